@@ -1,0 +1,61 @@
+// rasad.toml: how the probe runs and which operator uplinks it measures.
+// Every key is documented in docs/CONFIG.md; an example is rasad.example.toml.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "probe/core/status.h"
+
+namespace rasad {
+
+struct NetworkConfig {
+  std::string name;            // short id used in the database, e.g. "mci"
+  std::string operator_label;  // e.g. "Hamrah-e-Aval (MCI)"
+  int asn = 0;                 // 0 = unknown
+  std::string interface;       // bind sockets here (SO_BINDTODEVICE); "" = default route
+  // Resolvers as "ip" or "ip:port" ("[v6]:port"); empty = the system's
+  // (nameserver lines of /etc/resolv.conf).
+  std::vector<std::string> resolvers;
+  int line = 0;
+};
+
+struct Config {
+  std::string file;  // "" when built from defaults
+  std::string database = "results/rasad.db";
+  std::vector<std::string> targets = {"targets"};  // files or directories
+  int64_t interval_ms = 15 * 60 * 1000;
+  int64_t jitter_ms = 2 * 60 * 1000;
+  int concurrency = 16;              // endpoints in flight at once (all networks)
+  int max_addresses_per_family = 2;  // resolved addresses tried per family
+  bool ipv6 = true;                  // query AAAA and connect over IPv6
+  int64_t dns_timeout_ms = 4000;     // per try
+  int dns_tries = 2;
+  bool dns_tcp = false;  // DNS over TCP instead of UDP
+  int64_t tcp_timeout_ms = 10000;
+  int64_t tls_timeout_ms = 10000;
+  int64_t http_timeout_ms = 15000;
+  size_t body_cap = 64 * 1024;   // stop reading an HTTP body after this many bytes
+  size_t body_store = 4 * 1024;  // first bytes of the body kept in the database
+  std::string ca_file;           // extra trust anchors (PEM) besides the system store
+  std::string user_agent = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)";
+  std::vector<NetworkConfig> networks;  // empty = one network on the default route
+  // CIDRs the classifier treats as public although they are bogons (the lab's
+  // TEST-NET hosts). Empty outside the lab. Stored; used by analysis/.
+  std::vector<std::string> public_ranges;
+};
+
+// Loads and validates a config file. Errors: Status::Invalid("file:line: msg").
+// Relative paths (database, targets, ca_file) are resolved against the
+// current directory, as a user typing a command would expect.
+Status LoadConfig(const std::string& path, Config* out);
+
+// Parses "15m", "90s", "250ms", "1h", "2h30m" into milliseconds.
+bool ParseDuration(const std::string& text, int64_t* ms);
+
+// nameserver lines of a resolv.conf file ("/etc/resolv.conf" by default).
+std::vector<std::string> SystemResolvers(const std::string& resolv_conf = "/etc/resolv.conf");
+
+}  // namespace rasad
