@@ -1,0 +1,257 @@
+"""Scenario runner: lab up -> censors -> N probe cycles -> compare -> lab down."""
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+
+import rasadlab
+from rasadlab import Lab, OP, OPERATORS, PUBLIC_RANGES, log
+
+SKIP = 77
+NONE = "none"   # TOML has no null: "none" in an expectation means JSON null
+
+
+def toml_str(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return str(v)
+    if isinstance(v, list):
+        return "[" + ", ".join(toml_str(x) for x in v) + "]"
+    return json.dumps(str(v))
+
+
+def write_targets(dirname, targets, cycle):
+    os.makedirs(dirname, exist_ok=True)
+    for f in os.listdir(dirname):
+        os.unlink(os.path.join(dirname, f))
+    for t in targets:
+        cyc = t.get("cycles")
+        if cyc is not None and cycle not in cyc:
+            continue
+        lines = [f"name = {toml_str(t['name'])}", f"title = {toml_str(t.get('title', t['name']))}",
+                 f"version = {toml_str(t.get('version', 'lab-1'))}"]
+        for ep in t["endpoint"]:
+            lines.append("\n[[endpoint]]")
+            for k in ("name", "hosts", "steps", "tls", "ports", "path"):
+                if k in ep:
+                    lines.append(f"{k} = {toml_str(ep[k])}")
+        with open(os.path.join(dirname, t["name"] + ".toml"), "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+
+def write_config(path, lab, sc, targets_dir, db):
+    resolvers = sc.get("resolvers", {})
+    lines = [f"database = {toml_str(db)}", f"targets = [{toml_str(targets_dir)}]",
+             "concurrency = 16", "max_addresses_per_family = 2", "ipv6 = false",
+             f"ca_file = {toml_str(lab.ca_file)}", "interval = \"20s\"", "jitter = \"0s\"",
+             "", "[dns]", 'timeout = "2s"', "tries = 1", 'transport = "udp"',
+             "", "[timeouts]", 'tcp = "3s"', 'tls = "3s"', 'http = "5s"',
+             "", "[analysis]", f"public_ranges = {toml_str(PUBLIC_RANGES)}"]
+    for op in sc.get("networks", OPERATORS):
+        p = OP[op]
+        lines += ["", "[[network]]", f"name = {toml_str(op)}", f"operator = {toml_str('Operator ' + op[-1])}",
+                  f"asn = {p['asn']}", f"interface = {toml_str(p['vif'])}",
+                  f"resolvers = {toml_str(resolvers.get(op, [p['resolver']]))}"]
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def have_rasad(path):
+    if not path or not os.access(path, os.X_OK):
+        return False
+    r = subprocess.run([path, "probe", "--help"], capture_output=True, text=True)
+    return "--summary-json" in (r.stdout + r.stderr)
+
+
+def run_probe(lab, probe, rasad, cfg, out):
+    V = lab.ns("v")
+    if probe == "rasad":
+        cmd = ["ip", "netns", "exec", V, rasad, "probe", "--once", "--config", cfg, "--summary-json", out]
+    else:
+        cmd = ["ip", "netns", "exec", V, sys.executable, os.path.join(rasadlab.LAB_DIR, "miniprobe.py"), cfg, out]
+    t0 = time.time()
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=90)
+    if r.returncode != 0 or not os.path.exists(out):
+        raise RuntimeError(f"probe failed ({r.returncode}): {' '.join(cmd)}\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
+    with open(out) as f:
+        return json.load(f), time.time() - t0
+
+
+def observed_fields(ep):
+    dns_answers = sorted({a for d in ep.get("dns") or [] if d.get("query_type", "A") == "A" for a in d.get("answers") or []})
+    dns_fail = next((d.get("failure") for d in ep.get("dns") or [] if d.get("failure")), None)
+    statuses = sorted({f.get("http_status") for f in ep.get("flows") or [] if f.get("http_status") is not None})
+    return {"furthest_step": ep.get("furthest_step"), "failed_step": ep.get("failed_step"),
+            "failure": ep.get("failure"), "dns_answers": dns_answers, "dns_failure": dns_fail,
+            "http_status": statuses[0] if len(statuses) == 1 else (statuses or None)}
+
+
+def norm(v):
+    if v == NONE:
+        return None
+    if isinstance(v, list):
+        return sorted(v)
+    return v
+
+
+def compare(sc, cycle, summary):
+    """Return (lines, mismatches)."""
+    lines, bad = [], 0
+    nets = {n["name"]: n for n in summary.get("networks", [])}
+    exps = [e for e in sc.get("expect", [])
+            if e.get("cycle") is None or cycle == e["cycle"] or (isinstance(e["cycle"], list) and cycle in e["cycle"])]
+    keys = ("furthest_step", "failed_step", "failure", "dns_answers", "dns_failure", "http_status")
+    for op in sc.get("networks", OPERATORS):
+        n = nets.get(op)
+        lines.append(f"  {op}:" + (f" probe_error={n.get('probe_error')!r}" if n and n.get("probe_error") else ""))
+        if n is None:
+            lines.append("    MISSING network in summary")
+            bad += 1
+            continue
+        eps = {(e["target"], e["endpoint"]): e for e in n.get("endpoints", [])}
+        for e in exps:
+            if e.get("network", op) != op and e.get("network") not in ("*", None):
+                continue
+            key = (e["target"], e["endpoint"])
+            ep = eps.get(key)
+            if ep is None:
+                lines.append(f"    MISMATCH {key[0]}/{key[1]}: endpoint missing from summary")
+                bad += 1
+                continue
+            obs = observed_fields(ep)
+            diffs = [k for k in keys if k in e and norm(e[k]) != norm(obs[k])]
+            o = " ".join(f"{k}={obs[k]}" for k in keys if obs[k] not in (None, []))
+            x = " ".join(f"{k}={e[k]}" for k in keys if k in e)
+            tag = "ok      " if not diffs else "MISMATCH"
+            lines.append(f"    {tag} {key[0]}/{key[1]}\n        observed: {o}\n        expected: {x}")
+            if diffs:
+                bad += 1
+                lines.append(f"        differs:  {', '.join(diffs)}")
+        checked = {(e['target'], e['endpoint']) for e in exps if e.get("network", op) in (op, "*")}
+        for key, ep in eps.items():
+            if key not in checked:
+                obs = observed_fields(ep)
+                lines.append(f"    (unchecked) {key[0]}/{key[1]}: " +
+                             " ".join(f"{k}={obs[k]}" for k in keys if obs[k] not in (None, [])))
+    return lines, bad
+
+
+def capture_check(lab, sc, pcap):
+    """Wire-level checks that the summary cannot show (e.g. two DNS answers)."""
+    bad, lines = 0, []
+    for chk in sc.get("wire", []):
+        if chk.get("kind") != "dns_responses":
+            continue
+        r = subprocess.run(["tcpdump", "-nr", pcap, "-v", "udp and src port 53"], capture_output=True, text=True)
+        host = chk["host"]
+        n = sum(1 for l in r.stdout.splitlines() if host in l and " A " in l)
+        ok = n >= chk.get("min", 2)
+        bad += not ok
+        lines.append(f"  wire {'ok      ' if ok else 'MISMATCH'} {chk.get('interface')}: {n} DNS responses for {host} "
+                     f"(expected >= {chk.get('min', 2)})")
+    return lines, bad
+
+
+def run_scenario(path, args):
+    with open(path, "rb") as f:
+        sc = tomllib.load(f)
+    name = sc.get("name", os.path.basename(path))
+    t0 = time.time()
+    lab = Lab(rasadlab.load_sites(sc.get("site", [])))
+    total_bad = 0
+    caps = []
+    try:
+        lab.up()
+        for op in OPERATORS:
+            lab.apply_censors(op, sc.get("censor", {}).get(op, []))
+        probe = args.probe
+        if probe == "auto":
+            probe = "rasad" if have_rasad(args.rasad) else "builtin"
+        print(f"=== scenario {name} ({os.path.basename(path)}) probe={probe}: {sc.get('description', '').strip()}")
+        for chk in sc.get("wire", []):
+            pcap = os.path.join(lab.tmp, f"wire-{len(caps)}.pcap")
+            p = subprocess.Popen(["ip", "netns", "exec", lab.ns("v"), "tcpdump", "-U", "-s0", "-i", chk["interface"],
+                                  "-w", pcap, "udp port 53"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            lab.procs.append(p)
+            caps.append((p, pcap))
+        if caps:
+            time.sleep(1)
+        cycles = int(args.cycles or sc.get("cycles", 1))
+        for cycle in range(1, cycles + 1):
+            for a in sc.get("action", []):
+                if a.get("before_cycle") == cycle:
+                    if a.get("sleep"):
+                        time.sleep(float(a["sleep"]))
+                    for op, rules in a.get("censor", {}).items():
+                        lab.apply_censors(op, rules)
+            tdir = os.path.join(lab.tmp, "targets")
+            write_targets(tdir, sc["target"], cycle)
+            cfg = os.path.join(lab.tmp, "rasad.toml")
+            write_config(cfg, lab, sc, tdir, os.path.join(lab.tmp, "lab.db"))
+            out = os.path.join(lab.tmp, f"summary-{cycle}.json")
+            summary, secs = run_probe(lab, probe, args.rasad, cfg, out)
+            if args.save:
+                os.makedirs(args.save, exist_ok=True)
+                with open(os.path.join(args.save, f"{name}-cycle{cycle}.json"), "w") as f:
+                    json.dump(summary, f, indent=1)
+            lines, bad = compare(sc, cycle, summary)
+            total_bad += bad
+            print(f" cycle {cycle}/{cycles} ({secs:.1f}s): {'OK' if not bad else f'{bad} MISMATCH(ES)'}")
+            print("\n".join(lines))
+        if caps:
+            time.sleep(0.5)
+            for p, pcap in caps:
+                p.send_signal(signal.SIGINT)
+                p.wait(timeout=5)
+            for p, pcap in caps:
+                lines, bad = capture_check(lab, sc, pcap)
+                total_bad += bad
+                print("\n".join(lines))
+    except Exception as e:
+        print(f"ERROR in scenario {name}: {e}")
+        total_bad += 1
+    finally:
+        if args.keep:
+            log(f"--keep: lab left up with prefix {lab.prefix} (tmp {lab.tmp}); remove with: {sys.argv[0]} --sweep")
+            input("press enter to tear down")
+        lab.down()
+    print(f"=== {name}: {'PASS' if not total_bad else 'FAIL'} in {time.time() - t0:.1f}s\n")
+    return total_bad
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(prog="scripts/lab/run")
+    ap.add_argument("scenarios", nargs="*")
+    ap.add_argument("--rasad", default=os.path.join(rasadlab.ROOT, "build", "rasad"))
+    ap.add_argument("--probe", choices=["auto", "rasad", "builtin"], default=os.environ.get("LAB_PROBE", "auto"))
+    ap.add_argument("--cycles", type=int)
+    ap.add_argument("--save", help="directory to keep the summary JSONs")
+    ap.add_argument("--keep", action="store_true", help="keep the lab up until enter is pressed")
+    ap.add_argument("--sweep", action="store_true", help="only remove leftovers of dead runs")
+    args = ap.parse_args(argv)
+    why = rasadlab.preflight()
+    if why:
+        print(f"SKIPPED: censorship lab cannot run here: {why}. "
+              "It needs root, network namespaces, nftables/iptables, nginx, dnsmasq, openssl.", flush=True)
+        return SKIP
+    rasadlab.sweep()
+    if args.sweep:
+        return 0
+    if not args.scenarios:
+        ap.error("no scenario given")
+    if args.probe == "rasad" and not have_rasad(args.rasad):
+        print(f"ERROR: {args.rasad} missing or its `probe --help` does not mention --summary-json")
+        return 1
+
+    def on_signal(sig, frm):
+        raise KeyboardInterrupt()
+    signal.signal(signal.SIGTERM, on_signal)
+    bad = 0
+    for s in args.scenarios:
+        bad += run_scenario(s, args)
+    return 1 if bad else 0
