@@ -1,0 +1,294 @@
+// rasad: the command line. Subcommands and every option: docs/CLI.md.
+#include <ares.h>
+#include <curl/curl.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <fstream>
+#include <iostream>
+#include <memory>
+
+#include "probe/cli/summary.h"
+#include "probe/config/citizenlab.h"
+#include "probe/config/config.h"
+#include "probe/config/targets.h"
+#include "probe/core/clock.h"
+#include "probe/loop/event_loop.h"
+#include "probe/measure/cycle.h"
+#include "probe/net/tls_inspect.h"
+#include "probe/store/store.h"
+
+namespace rasad {
+namespace {
+
+void Log(const std::string& msg) { std::cerr << "rasad: " << msg << std::endl; }
+
+struct ProbeOptions {
+  std::string config;
+  bool once = false;
+  std::string summary_json;
+  std::string database;
+  bool quiet = false;
+};
+
+// Config from --config, else ./rasad.toml when present, else built-in defaults.
+Status LoadConfigOrDefault(const std::string& path, Config* cfg) {
+  if (!path.empty()) return LoadConfig(path, cfg);
+  if (access("rasad.toml", R_OK) == 0) return LoadConfig("rasad.toml", cfg);
+  *cfg = Config();
+  return Status::Ok();
+}
+
+struct Loaded {
+  Config config;
+  std::vector<Target> targets;
+  std::shared_ptr<TrustStore> trust;
+};
+
+Status LoadAll(const ProbeOptions& o, Loaded* out) {
+  Loaded l;
+  Status st = LoadConfigOrDefault(o.config, &l.config);
+  if (!st.ok()) return st;
+  if (!o.database.empty()) l.config.database = o.database;
+  st = LoadTargets(l.config.targets, &l.targets);
+  if (!st.ok()) return st;
+  if (l.targets.empty()) return Status::Invalid("no targets found in the configured target paths");
+  st = TrustStore::Create(l.config.ca_file, &l.trust);
+  if (!st.ok()) return st;
+  *out = std::move(l);
+  return Status::Ok();
+}
+
+int RunProbe(const ProbeOptions& opts) {
+  Loaded cur;
+  Status st = LoadAll(opts, &cur);
+  if (!st.ok()) {
+    Log(st.ToString());
+    return 2;
+  }
+  std::unique_ptr<Store> store;
+  st = Store::Open(cur.config.database, &store);
+  if (!st.ok()) {
+    Log(st.ToString());
+    return 1;
+  }
+  int interrupted = 0;
+  store->MarkInterruptedCycles(&interrupted);
+  if (interrupted) Log("marked " + std::to_string(interrupted) + " cycle(s) cut short earlier as interrupted");
+
+  EventLoop loop;
+  st = loop.Init();
+  if (!st.ok()) {
+    Log(st.ToString());
+    return 1;
+  }
+  // Signals arrive as readable data on the loop, never as async handlers.
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGHUP);
+  sigprocmask(SIG_BLOCK, &mask, nullptr);
+  int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+  bool stop = false, reload = false;
+  loop.WatchFd(sfd, EPOLLIN, [&](uint32_t) {
+    signalfd_siginfo si{};
+    while (read(sfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+      if (si.ssi_signo == SIGHUP) {
+        reload = true;
+      } else {
+        if (!stop) Log("stopping (signal " + std::to_string(si.ssi_signo) + ")");
+        stop = true;
+      }
+    }
+  });
+
+  while (true) {
+    if (reload) {
+      reload = false;
+      Loaded next;
+      Status rs = LoadAll(opts, &next);
+      if (!rs.ok()) {
+        Log("reload failed, keeping the previous configuration: " + rs.ToString());
+      } else {
+        if (next.config.database != cur.config.database) {
+          std::unique_ptr<Store> ns;
+          Status os = Store::Open(next.config.database, &ns);
+          if (!os.ok()) {
+            Log("reload failed, keeping the previous configuration: " + os.ToString());
+            next.config.database = cur.config.database;
+          } else {
+            store = std::move(ns);
+          }
+        }
+        cur = std::move(next);
+        Log("reloaded configuration and " + std::to_string(cur.targets.size()) + " targets");
+      }
+    }
+    CycleReport report;
+    Cycle cycle(&loop, cur.config, cur.targets, store.get(), cur.trust);
+    st = cycle.Run([&] { return stop; }, &report);
+    if (!st.ok()) {
+      Log("cycle failed: " + st.ToString());
+      if (opts.once) return 1;
+    } else {
+      if (!opts.quiet) PrintCycleTable(report, std::cout);
+      std::cout.flush();
+      if (!report.store_error.empty()) Log("storage error: " + report.store_error);
+      if (!opts.summary_json.empty()) {
+        std::ofstream f(opts.summary_json);
+        f << CycleSummaryJson(report).dump(2) << "\n";
+        if (!f) Log("cannot write " + opts.summary_json);
+      }
+    }
+    if (opts.once || stop) break;
+    uint32_t rnd = 0;
+    getrandom(&rnd, sizeof rnd, 0);
+    int64_t wait_ms = cur.config.interval_ms +
+                      (cur.config.jitter_ms > 0 ? rnd % (cur.config.jitter_ms + 1) : 0);
+    bool woke = false;
+    auto timer = loop.AddTimer(wait_ms * 1000, [&] { woke = true; });
+    loop.RunUntil([&] { return woke || stop || reload; });
+    loop.CancelTimer(timer);
+    if (stop) break;
+  }
+  loop.UnwatchFd(sfd);
+  close(sfd);
+  return 0;
+}
+
+int RunTargetsCheck(const std::string& config_path, std::vector<std::string> paths) {
+  if (paths.empty()) {
+    Config cfg;
+    Status st = LoadConfigOrDefault(config_path, &cfg);
+    if (!st.ok()) {
+      std::cerr << st.ToString() << "\n";
+      return 2;
+    }
+    paths = cfg.targets;
+  }
+  int bad = 0, endpoints = 0, count = 0;
+  // Check each path on its own so every broken file is reported, not just the first.
+  for (const std::string& p : paths) {
+    std::vector<Target> ts;
+    Status st = LoadTargets({p}, &ts);
+    if (!st.ok()) {
+      std::cerr << st.ToString() << "\n";
+      ++bad;
+      continue;
+    }
+    for (const Target& t : ts) {
+      ++count;
+      endpoints += static_cast<int>(t.endpoints.size());
+      std::cout << t.file << ": " << t.name << " version " << t.version << ", "
+                << t.endpoints.size() << " endpoints" << (t.control ? " (control)" : "") << "\n";
+    }
+  }
+  if (bad == 0) {
+    std::vector<Target> all;
+    Status st = LoadTargets(paths, &all);  // cross-file checks (duplicate names)
+    if (!st.ok()) {
+      std::cerr << st.ToString() << "\n";
+      return 1;
+    }
+    std::cout << "ok: " << count << " targets, " << endpoints << " endpoints\n";
+    return 0;
+  }
+  return 1;
+}
+
+int RunImportCitizenLab(const std::string& file, std::string name, const std::string& output) {
+  if (name.empty()) {
+    std::string base = file.substr(file.find_last_of('/') + 1);
+    base = base.substr(0, base.find('.'));
+    name = "citizenlab-" + base;
+  }
+  Target t;
+  Status st = ImportCitizenLab(file, name, &t);
+  if (!st.ok()) {
+    std::cerr << st.ToString() << "\n";
+    return 1;
+  }
+  std::string toml = TargetToToml(t);
+  if (output.empty() || output == "-") {
+    std::cout << toml;
+  } else {
+    std::ofstream f(output);
+    f << toml;
+    if (!f) {
+      std::cerr << output << ": cannot write\n";
+      return 1;
+    }
+    std::cerr << "wrote " << t.endpoints.size() << " endpoints to " << output << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace rasad
+
+int main(int argc, char** argv) {
+  using namespace rasad;
+  signal(SIGPIPE, SIG_IGN);
+  CLI::App app{
+      "rasad: measures whether apps and sites are reachable over DNS, TCP, TLS and HTTP on\n"
+      "every configured operator uplink, and stores raw observations in SQLite."};
+  app.set_version_flag("--version", std::string("rasad ") + RASAD_VERSION);
+  app.require_subcommand(1);
+
+  ProbeOptions popts;
+  auto* probe = app.add_subcommand(
+      "probe", "Measure every target on every network: one cycle with --once, else forever");
+  probe->add_option("-c,--config", popts.config,
+                    "Config file (default: ./rasad.toml if present, else built-in defaults)");
+  probe->add_flag("--once", popts.once, "Run one cycle, print its table and exit");
+  probe->add_option("--summary-json", popts.summary_json,
+                    "Also write the cycle's outcome per network and endpoint as JSON to this file");
+  probe->add_option("--database", popts.database, "Override the config's database path");
+  probe->add_flag("-q,--quiet", popts.quiet, "Do not print the per-network table");
+  probe->footer(
+      "Signals: SIGTERM/SIGINT stop cleanly (a cycle in progress is stored as 'aborted');\n"
+      "SIGHUP reloads the config and targets at the next cycle (a broken file is reported\n"
+      "and the previous configuration is kept).");
+
+  auto* targets = app.add_subcommand("targets", "Check and import target files");
+  targets->require_subcommand(1);
+  std::string check_config;
+  std::vector<std::string> check_paths;
+  auto* check = targets->add_subcommand("check", "Validate target files; errors as file:line");
+  check->add_option("paths", check_paths, "Target files or directories (default: the config's)");
+  check->add_option("-c,--config", check_config, "Config file naming the target paths");
+  std::string import_file, import_name, import_output;
+  auto* import = targets->add_subcommand("import", "Turn a published test list into a target file");
+  import->require_subcommand(1);
+  auto* citizenlab = import->add_subcommand(
+      "citizenlab", "Import a Citizen Lab test list CSV (url,category_code,...)");
+  citizenlab->add_option("file", import_file, "The CSV file, e.g. lists/ir.csv")->required();
+  citizenlab->add_option("-n,--name", import_name,
+                         "Target name (default: citizenlab-<file name>)");
+  citizenlab->add_option("-o,--output", import_output, "Write here instead of standard output");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  ares_library_init(ARES_LIB_INIT_ALL);
+  int rc = 0;
+  if (*probe) {
+    rc = RunProbe(popts);
+  } else if (*check) {
+    rc = RunTargetsCheck(check_config, check_paths);
+  } else if (*citizenlab) {
+    rc = RunImportCitizenLab(import_file, import_name, import_output);
+  }
+  ares_library_cleanup();
+  curl_global_cleanup();
+  return rc;
+}

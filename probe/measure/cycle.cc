@@ -1,0 +1,180 @@
+#include "probe/measure/cycle.h"
+
+#include <net/if.h>
+
+#include <deque>
+#include <unordered_map>
+
+#include "probe/core/clock.h"
+#include "probe/net/bind.h"
+#include "probe/net/curl_multi.h"
+
+namespace rasad {
+
+std::vector<NetworkRuntime> ResolveNetworks(const Config& config) {
+  std::vector<NetworkConfig> nets = config.networks;
+  if (nets.empty()) {
+    NetworkConfig def;
+    def.name = "default";
+    def.operator_label = "default route";
+    nets.push_back(def);
+  }
+  std::vector<NetworkRuntime> out;
+  for (const NetworkConfig& nc : nets) {
+    NetworkRuntime rt;
+    rt.config = nc;
+    if (!nc.interface.empty()) {
+      rt.ifindex = static_cast<int>(if_nametoindex(nc.interface.c_str()));
+      if (rt.ifindex == 0) rt.probe_error = "interface " + nc.interface + " not found";
+    }
+    std::vector<std::string> resolvers = nc.resolvers.empty() ? SystemResolvers() : nc.resolvers;
+    for (const std::string& r : resolvers) {
+      std::string addr;
+      int port = 53;
+      // Scoped IPv6 ("fe80::1%eth0") is passed through without the scope.
+      std::string plain = r.substr(0, r.find('%'));
+      if (SplitHostPort(plain, 53, &addr, &port)) rt.resolvers.emplace_back(addr, port);
+    }
+    if (rt.resolvers.empty() && rt.probe_error.empty())
+      rt.probe_error = "no DNS resolver configured or found in /etc/resolv.conf";
+    out.push_back(std::move(rt));
+  }
+  return out;
+}
+
+void WireBytes(const Observation& o, int64_t* sent, int64_t* received) {
+  bool v6 = o.remote_addr.find(':') != std::string::npos;
+  int64_t ip = v6 ? 40 : 20;
+  if (o.step == Step::kDns) {
+    int64_t hdr = ip + (o.transport == "udp" ? 8 : 32);
+    int64_t tries = o.details.value("timeouts", 0) + 1;
+    *sent = o.bytes_sent + (o.bytes_sent ? hdr * tries : 0);
+    *received = o.bytes_received + (o.bytes_received ? hdr : 0);
+    return;
+  }
+  *sent = o.bytes_sent;
+  *received = o.bytes_received;
+  if (o.step == Step::kTcp) {
+    // Each segment carries an IP header and a TCP header with timestamps.
+    int64_t hdr = ip + 32;
+    *sent += hdr * o.details.value("segs_out", static_cast<int64_t>(0));
+    *received += hdr * o.details.value("segs_in", static_cast<int64_t>(0));
+  }
+}
+
+Cycle::Cycle(EventLoop* loop, const Config& config, const std::vector<Target>& targets,
+             Store* store, std::shared_ptr<TrustStore> trust)
+    : loop_(loop), config_(config), targets_(targets), store_(store), trust_(std::move(trust)) {}
+
+Cycle::~Cycle() = default;
+
+Status Cycle::Run(const std::function<bool()>& stop, CycleReport* report) {
+  CurlMulti multi(loop_);
+  Status st = multi.Init();
+  if (!st.ok()) return st;
+
+  report->uid = NewUid();
+  report->started_at = WallMicros();
+  report->networks = ResolveNetworks(config_);
+
+  CycleInfo info;
+  info.uid = report->uid;
+  info.started_at = report->started_at;
+  info.rasad_version = RASAD_VERSION;
+  info.config_file = config_.file;
+  for (const Target& t : targets_) info.target_versions[t.name] = t.version;
+  if (store_) {
+    st = store_->BeginCycle(info);
+    if (!st.ok()) return st;  // nothing measured yet: the caller reports it
+    for (const NetworkRuntime& rt : report->networks) {
+      CycleNetwork cn;
+      cn.cycle_uid = report->uid;
+      cn.config = rt.config;
+      cn.ifindex = rt.ifindex;
+      for (auto& [a, p] : rt.resolvers) cn.resolvers.push_back(JoinHostPort(a, p));
+      cn.probe_error = rt.probe_error;
+      Status s = store_->RecordNetwork(cn);
+      if (!s.ok() && report->store_error.empty()) report->store_error = s.ToString();
+    }
+  }
+
+  // Interleave networks so that the same endpoint is measured on every
+  // operator at nearly the same moment (cross-operator comparison).
+  struct Work {
+    const NetworkRuntime* net;
+    const Target* target;
+    const Endpoint* endpoint;
+  };
+  std::deque<Work> queue;
+  for (const Target& t : targets_)
+    for (const Endpoint& e : t.endpoints)
+      for (const NetworkRuntime& rt : report->networks)
+        if (rt.probe_error.empty()) queue.push_back({&rt, &t, &e});
+
+  MeasureContext ctx{loop_, &multi, &config_, trust_};
+  std::unordered_map<uint64_t, std::unique_ptr<EndpointJob>> running;
+  std::vector<std::unique_ptr<EndpointJob>> retired;  // destroyed outside callbacks
+  uint64_t next_id = 0;
+  size_t concurrency = config_.concurrency > 0 ? static_cast<size_t>(config_.concurrency) : 1;
+
+  auto on_done = [&](uint64_t id, Measurement m) {
+    if (store_) {
+      Status s = store_->WriteMeasurement(m);
+      if (!s.ok() && report->store_error.empty()) report->store_error = s.ToString();
+    }
+    for (const Observation& o : m.observations) {
+      int64_t s = 0, r = 0;
+      WireBytes(o, &s, &r);
+      report->bytes_sent += s;
+      report->bytes_received += r;
+    }
+    report->measurements.push_back(std::move(m));
+    auto it = running.find(id);
+    if (it != running.end()) {
+      retired.push_back(std::move(it->second));
+      running.erase(it);
+    }
+  };
+  auto launch = [&] {
+    while (!queue.empty() && running.size() < concurrency) {
+      Work w = queue.front();
+      queue.pop_front();
+      uint64_t id = next_id++;
+      auto job = std::make_unique<EndpointJob>(ctx, *w.net, *w.target, *w.endpoint, report->uid,
+                                               [&, id](Measurement m) { on_done(id, std::move(m)); });
+      EndpointJob* raw = job.get();
+      running.emplace(id, std::move(job));
+      raw->Start();
+    }
+  };
+
+  bool aborted = false;
+  launch();
+  while (!running.empty()) {
+    if (stop && stop()) {
+      aborted = true;
+      break;
+    }
+    loop_->RunOnce(-1);
+    retired.clear();
+    launch();
+  }
+  running.clear();  // abandons in-flight work when stopping
+  retired.clear();
+
+  report->finished_at = WallMicros();
+  report->status = aborted ? "aborted" : "complete";
+  if (store_) {
+    CycleTotals totals;
+    totals.finished_at = report->finished_at;
+    totals.status = report->status;
+    totals.measurements = static_cast<int64_t>(report->measurements.size());
+    totals.bytes_sent = report->bytes_sent;
+    totals.bytes_received = report->bytes_received;
+    Status s = store_->FinishCycle(report->uid, totals);
+    if (!s.ok() && report->store_error.empty()) report->store_error = s.ToString();
+  }
+  return Status::Ok();
+}
+
+}  // namespace rasad
