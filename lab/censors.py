@@ -71,6 +71,10 @@ def build(rules, op, lab):
             name = f"penalty{i}"
             sets.append(f"set {name} {{ type ipv4_addr . ipv4_addr . inet_service; flags timeout; }}")
             fwd.append(f'meta mark {mark} update @{name} {{ ip saddr . ip daddr . tcp dport timeout {int(r.get("seconds", 60))}s }}')
+            # the triggering packet is answered with a RST (so the client stops retransmitting
+            # it, which would keep refreshing the penalty); follow-up connections on the
+            # triple get `action` (drop: SYN timeout, reset: refused)
+            fwd.append(f'meta mark {mark} reject with tcp reset')
             verdict = "reject with tcp reset" if r.get("action", "drop") == "reset" else "drop"
             fwd.append(f'iifname {SUB} ip saddr . ip daddr . tcp dport @{name} {verdict}')
         elif t in ("throttle", "freeze"):

@@ -16,6 +16,7 @@ import socket
 import ssl
 import struct
 import sys
+import time
 import tomllib
 from concurrent.futures import ThreadPoolExecutor
 
@@ -135,7 +136,10 @@ def flow(iface, ep, host, addr, port, cfg, ctx):
         s.sendall(f"GET {ep.get('path', '/')} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: rasad-lab\r\n"
                   f"Accept: */*\r\nConnection: close\r\n\r\n".encode())
         buf = b""
+        deadline = time.monotonic() + dur(to.get("http"), 5)
         while True:
+            if time.monotonic() > deadline:
+                raise TimeoutError()
             d = s.recv(65536)
             if not d:
                 break

@@ -330,7 +330,13 @@ http {{
             beh = ss[0]["behaviour"]
             if beh == "down":
                 continue
-            if beh.startswith("status:"):
+            if beh == "large":
+                root = os.path.join(self.tmp, "www-large")
+                os.makedirs(root, exist_ok=True)
+                with open(os.path.join(root, "index.html"), "w") as f:
+                    f.write("<html><title>large</title><body>" + "x" * (1 << 20) + "</body></html>\n")
+                body = f"root {root};"
+            elif beh.startswith("status:"):
                 code = beh.split(":")[1]
                 body = f"return {code} 'status {code} from {ss[0]['host']}\\n';"
             else:
@@ -367,7 +373,8 @@ http {{
         for s in self.sites:
             names.setdefault(s["host"], []).extend(s["ips"])
         for host, ips in names.items():
-            args.append(f"--host-record={host}," + ",".join(ips))
+            for ip in ips:   # several records = DNS load balancing (all returned, order rotates)
+                args.append(f"--host-record={host},{ip}")
         self.spawn("inet", args, "dns-auth")
         # operator resolvers
         for op in OPERATORS:

@@ -54,7 +54,7 @@ def write_config(path, lab, sc, targets_dir, db):
              "", "[analysis]", f"public_ranges = {toml_str(PUBLIC_RANGES)}"]
     for op in sc.get("networks", OPERATORS):
         p = OP[op]
-        lines += ["", "[[network]]", f"name = {toml_str(op)}", f"operator = {toml_str('Operator ' + op[-1])}",
+        lines += ["", "[[network]]", f"name = {toml_str(op.lower())}", f"operator = {toml_str('Operator ' + op[-1])}",
                   f"asn = {p['asn']}", f"interface = {toml_str(p['vif'])}",
                   f"resolvers = {toml_str(resolvers.get(op, [p['resolver']]))}"]
     with open(path, "w") as f:
@@ -102,12 +102,13 @@ def norm(v):
 def compare(sc, cycle, summary):
     """Return (lines, mismatches)."""
     lines, bad = [], 0
-    nets = {n["name"]: n for n in summary.get("networks", [])}
+    # rasad requires lower-case network names: opA is written as "opa"
+    nets = {n["name"].lower(): n for n in summary.get("networks", [])}
     exps = [e for e in sc.get("expect", [])
             if e.get("cycle") is None or cycle == e["cycle"] or (isinstance(e["cycle"], list) and cycle in e["cycle"])]
     keys = ("furthest_step", "failed_step", "failure", "dns_answers", "dns_failure", "http_status")
     for op in sc.get("networks", OPERATORS):
-        n = nets.get(op)
+        n = nets.get(op.lower())
         lines.append(f"  {op}:" + (f" probe_error={n.get('probe_error')!r}" if n and n.get("probe_error") else ""))
         if n is None:
             lines.append("    MISSING network in summary")
@@ -125,8 +126,12 @@ def compare(sc, cycle, summary):
                 continue
             obs = observed_fields(ep)
             diffs = [k for k in keys if k in e and norm(e[k]) != norm(obs[k])]
+            if "dns_answers_within" in e:
+                within = set(e["dns_answers_within"])
+                if not obs["dns_answers"] or not set(obs["dns_answers"]) <= within:
+                    diffs.append("dns_answers_within")
             o = " ".join(f"{k}={obs[k]}" for k in keys if obs[k] not in (None, []))
-            x = " ".join(f"{k}={e[k]}" for k in keys if k in e)
+            x = " ".join(f"{k}={e[k]}" for k in keys + ("dns_answers_within",) if k in e)
             tag = "ok      " if not diffs else "MISMATCH"
             lines.append(f"    {tag} {key[0]}/{key[1]}\n        observed: {o}\n        expected: {x}")
             if diffs:
@@ -158,8 +163,12 @@ def capture_check(lab, sc, pcap):
 
 
 def run_scenario(path, args):
-    with open(path, "rb") as f:
-        sc = tomllib.load(f)
+    try:
+        with open(path, "rb") as f:
+            sc = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        print(f"ERROR: cannot read scenario {path}: {e}")
+        return 1
     name = sc.get("name", os.path.basename(path))
     t0 = time.time()
     lab = Lab(rasadlab.load_sites(sc.get("site", [])))
