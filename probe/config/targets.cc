@@ -672,6 +672,7 @@ Status LoadTargets(const std::vector<std::string>& paths, std::vector<Target>* o
 
 std::string TargetToToml(const Target& t) {
   std::ostringstream o;
+  o << "# rasad target file; format: docs/TARGETS.md. Bump `version` on every edit.\n";
   o << "name = " << TomlString(t.name) << "\n";
   o << "title = " << TomlString(t.title) << "\n";
   o << "version = " << TomlString(t.version) << "\n";
