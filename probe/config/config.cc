@@ -200,7 +200,10 @@ Status ParseNetwork(const std::string& file, const toml::table& tbl, int index,
   s = GetString(file, tbl, prefix, "name", &net->name, &found, &line);
   if (!s.ok()) return s;
   if (!found) return Fail(file, net->line, prefix + "missing required key \"name\"");
-  if (!IsIdentifier(net->name)) return Fail(file, line, prefix + "name must match [a-z0-9_-]+");
+  // Network names may carry capitals ("opA", "MCI"): they are labels in tables.
+  std::string lowered = net->name;
+  for (char& c : lowered) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+  if (!IsIdentifier(lowered)) return Fail(file, line, prefix + "name must match [A-Za-z0-9_-]+");
   s = GetString(file, tbl, prefix, "operator", &net->operator_label, &found, &line);
   if (!s.ok()) return s;
   if (HasControlChars(net->operator_label)) {

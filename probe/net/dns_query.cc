@@ -182,6 +182,18 @@ void DnsQuery::Finish(int status, int timeouts, const unsigned char* abuf, int a
     // network refusing us.
     obs_.probe_error = "cannot bind to interface " + spec_.interface + ": " + strerror(bind_errno_);
   } else if (obs_.probe_error.empty()) {
+    // ares_send hands back any response as ARES_SUCCESS: the rcode is ours to
+    // read (ares_query would map it, but hides the raw bytes we keep).
+    if (status == ARES_SUCCESS) {
+      switch (rcode) {
+        case 1: status = ARES_EFORMERR; break;
+        case 2: status = ARES_ESERVFAIL; break;
+        case 3: status = ARES_ENOTFOUND; break;
+        case 4: status = ARES_ENOTIMP; break;
+        case 5: status = ARES_EREFUSED; break;
+        default: break;
+      }
+    }
     obs_.failure = FailureFromAres(status, rcode);
     // A NOERROR reply without a record of the asked type.
     if (!obs_.failure && answers.empty()) obs_.failure = "dns_no_answer";

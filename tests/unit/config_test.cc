@@ -204,8 +204,8 @@ TEST_F(ConfigTest, Errors) {
             f + ":3: network \"mci\": \"asn\" = -1 is out of range (0..2147483647)");
   EXPECT_EQ(Error("[[network]]\nname = \"mci\"\nopertor = \"x\"\n"),
             f + ":3: network \"mci\": unknown key \"opertor\" (did you mean \"operator\"?)");
-  EXPECT_EQ(Error("[[network]]\nname = \"MCI\"\n"),
-            f + ":2: network \"MCI\": name must match [a-z0-9_-]+");
+  EXPECT_EQ(Error("[[network]]\nname = \"MCI.1\"\n"),
+            f + ":2: network \"MCI.1\": name must match [A-Za-z0-9_-]+");
   EXPECT_EQ(Error("[[network]]\noperator = \"x\"\n"),
             f + ":1: network #1: missing required key \"name\"");
   EXPECT_EQ(Error("[[network]]\nname = \"a\"\n\n[[network]]\nname = \"a\"\n"),
