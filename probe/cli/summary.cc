@@ -56,12 +56,12 @@ void PrintCycleTable(const CycleReport& report, std::ostream& out) {
       out << "  not measured: " << net.probe_error << "\n";
       continue;
     }
-    out << "  " << std::left << std::setw(20) << "TARGET" << std::setw(14) << "ENDPOINT"
+    out << "  " << std::left << std::setw(24) << "TARGET" << std::setw(14) << "ENDPOINT"
         << std::setw(8) << "REACHED" << std::setw(7) << "FAILED" << std::setw(26) << "FAILURE"
         << "DETAIL\n";
     for (const Measurement* m : Sorted(report, net.config.name)) {
       std::string target = m->target + (m->control ? " (ctl)" : "");
-      out << "  " << std::left << std::setw(20) << target << std::setw(14) << m->endpoint
+      out << "  " << std::left << std::setw(24) << target << std::setw(14) << m->endpoint
           << std::setw(8) << StepOrDash(m->furthest_step) << std::setw(7)
           << StepOrDash(m->failed_step) << std::setw(26) << m->failure.value_or("-") << Detail(*m)
           << "\n";
