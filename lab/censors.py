@@ -99,22 +99,24 @@ def build(rules, op, lab):
             q = 0
             nfq.append(f'dns_inject host={r["host"]} ip={r.get("ip", "10.10.34.34")} ttl={r.get("ttl", "copy")} '
                        f'ipid={r.get("ipid", "random")} hold_ms={int(r.get("hold_ms", 50))}')
-            pre_rule = f'iifname {SUB} udp dport 53 queue num {q} bypass'
-            if pre_rule not in pre:
-                pre.append(pre_rule)
+            # (nft's own `queue` expression is missing on some kernels; xt NFQUEUE works)
+            rule = ["-t", "mangle", "-A", "PREROUTING", "-i", "down0", "-p", "udp", "--dport", "53",
+                    "-j", "NFQUEUE", "--queue-num", str(q), "--queue-bypass"]
+            if rule not in ipt:
+                ipt.append(rule)
         elif t == "http_blockpage":
             nfq.append(f'http_blockpage host={r["host"]} status={int(r.get("status", 403))}')
-            rule = f'iifname {SUB} tcp dport 80 queue num 0 bypass'
-            if rule not in fwd:
-                fwd.append(rule)
+            rule = ["-t", "mangle", "-A", "FORWARD", "-i", "down0", "-p", "tcp", "--dport", "80",
+                    "-j", "NFQUEUE", "--queue-num", "0", "--queue-bypass"]
+            if rule not in ipt:
+                ipt.append(rule)
         elif t == "protocol_filter":
             ports = _ports(r, [53, 80, 443])
             nfq.append(f'protocol_filter ports={",".join(str(p) for p in ports)} seconds={int(r.get("seconds", 60))}')
-            fwd.append(f'iifname {SUB} tcp dport {{ {", ".join(str(p) for p in ports)} }} queue num 0 bypass')
+            ipt.append(["-t", "mangle", "-A", "FORWARD", "-i", "down0", "-p", "tcp", "-m", "multiport",
+                        "--dports", ",".join(str(p) for p in ports), "-j", "NFQUEUE", "--queue-num", "0", "--queue-bypass"])
         else:
             raise ValueError(f"unknown censor technique {t!r} (operator {op})")
-    # queue rules must see packets before drops; keep them first
-    fwd.sort(key=lambda x: 0 if " queue " in x else 1)
     nft = "table inet censor {\n"
     for s in sets:
         nft += "  " + s + "\n"

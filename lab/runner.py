@@ -2,6 +2,7 @@
 import argparse
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -146,6 +147,24 @@ def compare(sc, cycle, summary):
     return lines, bad
 
 
+JUNK = """
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, sys.argv[1].encode())
+s.settimeout(3); s.connect((sys.argv[2], int(sys.argv[3]))); s.send(bytes.fromhex(sys.argv[4]))
+try: s.recv(100)
+except OSError: pass
+s.close()
+"""
+
+
+def send_junk(lab, j):
+    """Open a TCP connection from the vantage through an operator and send bytes that
+    are neither DNS, HTTP nor TLS (to trigger a protocol filter)."""
+    subprocess.run(["ip", "netns", "exec", lab.ns("v"), sys.executable, "-c", JUNK, OP[j["operator"]]["vif"],
+                    j["address"], str(j.get("port", 443)), j.get("hex", "0001" + b"hello, not a known protocol".hex())],
+                   capture_output=True, timeout=10)
+
+
 def capture_check(lab, sc, pcap):
     """Wire-level checks that the summary cannot show (e.g. two DNS answers)."""
     bad, lines = 0, []
@@ -154,11 +173,22 @@ def capture_check(lab, sc, pcap):
             continue
         r = subprocess.run(["tcpdump", "-nr", pcap, "-v", "udp and src port 53"], capture_output=True, text=True)
         host = chk["host"]
-        n = sum(1 for l in r.stdout.splitlines() if host in l and " A " in l)
+        # tcpdump -v: an IP line (with ttl, id) followed by the UDP/DNS line
+        ls = r.stdout.splitlines()
+        resp = [(ls[i - 1].strip() if i else "", l.strip()) for i, l in enumerate(ls)
+                if host.lower() in l.lower() and " A " in l]
+        n = len(resp)
         ok = n >= chk.get("min", 2)
+        if ok and chk.get("first"):
+            ok = chk["first"] in resp[0][1]
         bad += not ok
+        if not resp:
+            lines.append("        capture: " + " | ".join(x.strip() for x in ls[:6]) + r.stderr.strip()[-300:])
         lines.append(f"  wire {'ok      ' if ok else 'MISMATCH'} {chk.get('interface')}: {n} DNS responses for {host} "
-                     f"(expected >= {chk.get('min', 2)})")
+                     f"(expected >= {chk.get('min', 2)}" + (f", first answering {chk['first']})" if chk.get("first") else ")"))
+        for ipl, dl in resp:
+            m = re.search(r"ttl (\d+), id (\d+)", ipl)
+            lines.append(f"        ttl={m.group(1) if m else '?'} id={m.group(2) if m else '?'}  {dl[:110]}")
     return lines, bad
 
 
@@ -184,8 +214,9 @@ def run_scenario(path, args):
         print(f"=== scenario {name} ({os.path.basename(path)}) probe={probe}: {sc.get('description', '').strip()}")
         for chk in sc.get("wire", []):
             pcap = os.path.join(lab.tmp, f"wire-{len(caps)}.pcap")
-            p = subprocess.Popen(["ip", "netns", "exec", lab.ns("v"), "tcpdump", "-U", "-s0", "-i", chk["interface"],
-                                  "-w", pcap, "udp port 53"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            p = subprocess.Popen(["ip", "netns", "exec", lab.ns("v"), "tcpdump", "-Z", "root", "--immediate-mode", "-U", "-s0", "-i", chk["interface"],
+                                  "-w", pcap, "udp port 53"], stdout=subprocess.DEVNULL,
+                                 stderr=open(pcap + ".log", "w"))
             lab.procs.append(p)
             caps.append((p, pcap))
         if caps:
@@ -198,6 +229,8 @@ def run_scenario(path, args):
                         time.sleep(float(a["sleep"]))
                     for op, rules in a.get("censor", {}).items():
                         lab.apply_censors(op, rules)
+                    for j in a.get("send_junk", []):
+                        send_junk(lab, j)
             tdir = os.path.join(lab.tmp, "targets")
             write_targets(tdir, sc["target"], cycle)
             cfg = os.path.join(lab.tmp, "rasad.toml")
@@ -213,7 +246,7 @@ def run_scenario(path, args):
             print(f" cycle {cycle}/{cycles} ({secs:.1f}s): {'OK' if not bad else f'{bad} MISMATCH(ES)'}")
             print("\n".join(lines))
         if caps:
-            time.sleep(0.5)
+            time.sleep(1.5)
             for p, pcap in caps:
                 p.send_signal(signal.SIGINT)
                 p.wait(timeout=5)
