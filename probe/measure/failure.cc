@@ -48,9 +48,9 @@ const FailureMapping kTable[] = {
     {FailureSource::kCurl, CURLE_GOT_NOTHING, -1, "eof_error"},
     {FailureSource::kCurl, CURLE_PARTIAL_FILE, -1, "eof_error"},
     {FailureSource::kCurl, CURLE_PEER_FAILED_VERIFICATION, -1, "ssl_unknown_authority"},
-    {FailureSource::kCurl, CURLE_WEIRD_SERVER_REPLY, -1, "http_invalid_response"},
-    {FailureSource::kCurl, CURLE_UNSUPPORTED_PROTOCOL, -1, "http_invalid_response"},
-    {FailureSource::kCurl, CURLE_HTTP2, -1, "http_invalid_response"},
+    {FailureSource::kCurl, CURLE_WEIRD_SERVER_REPLY, -1, "http_request_failed"},
+    {FailureSource::kCurl, CURLE_UNSUPPORTED_PROTOCOL, -1, "http_request_failed"},
+    {FailureSource::kCurl, CURLE_HTTP2, -1, "http_request_failed"},
     {FailureSource::kCurl, CURLE_TOO_MANY_REDIRECTS, -1, "http_request_failed"},
     // Our own SOCKOPTFUNCTION / PREREQFUNCTION refused: a probe error.
     {FailureSource::kCurl, CURLE_ABORTED_BY_CALLBACK, -1, nullptr},
