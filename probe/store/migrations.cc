@@ -1,0 +1,101 @@
+#include "probe/store/migrations.h"
+
+namespace rasad {
+
+namespace {
+
+// v1: cycles, the networks and target versions of each cycle, measurements
+// and their observations. Every column is documented in docs/SCHEMA.md.
+// Times are INTEGER wall-clock microseconds since the Unix epoch (UTC).
+// NULL means "absent" (for failure: success).
+const char kV1Initial[] = R"sql(
+CREATE TABLE cycles (
+  uid            TEXT    PRIMARY KEY NOT NULL,
+  started_at     INTEGER NOT NULL,
+  finished_at    INTEGER,
+  status         TEXT    NOT NULL DEFAULT 'running'
+                 CHECK (status IN ('running', 'complete', 'interrupted', 'aborted')),
+  rasad_version  TEXT    NOT NULL,
+  config_file    TEXT,
+  measurements   INTEGER,
+  bytes_sent     INTEGER,
+  bytes_received INTEGER
+) STRICT;
+CREATE INDEX cycles_by_start ON cycles (started_at);
+
+CREATE TABLE cycle_targets (
+  cycle_uid TEXT NOT NULL REFERENCES cycles (uid) ON DELETE CASCADE,
+  target    TEXT NOT NULL,
+  version   TEXT NOT NULL,
+  PRIMARY KEY (cycle_uid, target)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE cycle_networks (
+  cycle_uid            TEXT    NOT NULL REFERENCES cycles (uid) ON DELETE CASCADE,
+  name                 TEXT    NOT NULL,
+  operator             TEXT,
+  asn                  INTEGER,
+  interface            TEXT,
+  ifindex              INTEGER,
+  resolvers            TEXT    NOT NULL DEFAULT '[]' CHECK (json_valid(resolvers)),
+  configured_resolvers TEXT    NOT NULL DEFAULT '[]' CHECK (json_valid(configured_resolvers)),
+  probe_error          TEXT,
+  PRIMARY KEY (cycle_uid, name)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE measurements (
+  uid            TEXT    PRIMARY KEY NOT NULL,
+  cycle_uid      TEXT    NOT NULL REFERENCES cycles (uid) ON DELETE CASCADE,
+  network        TEXT    NOT NULL,
+  target         TEXT    NOT NULL,
+  target_version TEXT,
+  endpoint       TEXT    NOT NULL,
+  control        INTEGER NOT NULL DEFAULT 0 CHECK (control IN (0, 1)),
+  t_start        INTEGER NOT NULL,
+  t_end          INTEGER NOT NULL,
+  furthest_step  TEXT    CHECK (furthest_step IN ('dns', 'tcp', 'tls', 'http')),
+  failed_step    TEXT    CHECK (failed_step IN ('dns', 'tcp', 'tls', 'http')),
+  failure        TEXT,
+  probe_error    TEXT
+) STRICT;
+CREATE INDEX measurements_by_cycle ON measurements (cycle_uid);
+CREATE INDEX measurements_timeline ON measurements (target, endpoint, network, t_start);
+
+CREATE TABLE observations (
+  uid             TEXT    PRIMARY KEY NOT NULL,
+  measurement_uid TEXT    NOT NULL REFERENCES measurements (uid) ON DELETE CASCADE,
+  seq             INTEGER NOT NULL,
+  flow_uid        TEXT,
+  step            TEXT    NOT NULL CHECK (step IN ('dns', 'tcp', 'tls', 'http')),
+  hostname        TEXT,
+  query_type      TEXT,
+  resolver        TEXT,
+  transport       TEXT,
+  local_addr      TEXT,
+  local_port      INTEGER,
+  remote_addr     TEXT,
+  remote_port     INTEGER,
+  t_start         INTEGER NOT NULL,
+  t_end           INTEGER NOT NULL,
+  bytes_sent      INTEGER NOT NULL DEFAULT 0,
+  bytes_received  INTEGER NOT NULL DEFAULT 0,
+  failure         TEXT,
+  probe_error     TEXT,
+  details         TEXT    NOT NULL DEFAULT '{}' CHECK (json_valid(details)),
+  raw             BLOB
+) STRICT;
+CREATE UNIQUE INDEX observations_by_measurement ON observations (measurement_uid, seq);
+CREATE INDEX observations_by_remote ON observations (remote_addr, remote_port, t_start);
+)sql";
+
+}  // namespace
+
+const std::vector<Migration>& Migrations() {
+  // Append only. Never edit a migration that has shipped.
+  static const std::vector<Migration> kMigrations = {
+      {1, "initial schema", kV1Initial},
+  };
+  return kMigrations;
+}
+
+}  // namespace rasad
