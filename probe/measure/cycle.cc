@@ -49,7 +49,7 @@ void WireBytes(const Observation& o, int64_t* sent, int64_t* received) {
     int64_t hdr = ip + (o.transport == "udp" ? 8 : 32);
     int64_t tries = o.details.value("timeouts", 0) + 1;
     *sent = o.bytes_sent + (o.bytes_sent ? hdr * tries : 0);
-    *received = o.bytes_received + (o.bytes_received ? hdr : 0);
+    *received = o.bytes_received + hdr * o.details.value("datagrams_received", 0);
     return;
   }
   *sent = o.bytes_sent;

@@ -4,6 +4,9 @@
 #include <arpa/nameser.h>
 #include <netdb.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 #include <sys/random.h>
 
 #include <cstring>
@@ -67,6 +70,10 @@ void DnsQuery::Start() {
   }
   ares_set_socket_configure_callback(channel_, &DnsQuery::OnSockConfigure, this);
   ares_set_socket_callback(channel_, &DnsQuery::OnSockCreate, this);
+  static const ares_socket_functions kFuncs = {&DnsQuery::SockOpen, &DnsQuery::SockClose,
+                                               &DnsQuery::SockConnect, &DnsQuery::SockRecvFrom,
+                                               &DnsQuery::SockSendv};
+  ares_set_socket_functions(channel_, &kFuncs, this);
 
   unsigned short id = 0;
   getrandom(&id, sizeof id, 0);
@@ -132,6 +139,38 @@ int DnsQuery::OnSockCreate(ares_socket_t fd, int, void* data) {
   return 0;
 }
 
+ares_socket_t DnsQuery::SockOpen(int domain, int type, int protocol, void*) {
+  return socket(domain, type | SOCK_CLOEXEC, protocol);
+}
+
+int DnsQuery::SockClose(ares_socket_t fd, void*) { return close(fd); }
+
+int DnsQuery::SockConnect(ares_socket_t fd, const struct sockaddr* addr, ares_socklen_t len,
+                          void* data) {
+  int rc = connect(fd, addr, len);
+  if (rc != 0 && errno != EINPROGRESS) static_cast<DnsQuery*>(data)->connect_errno_ = errno;
+  return rc;
+}
+
+ares_ssize_t DnsQuery::SockRecvFrom(ares_socket_t fd, void* buf, size_t len, int flags,
+                                    struct sockaddr* from, ares_socklen_t* from_len, void* data) {
+  auto* self = static_cast<DnsQuery*>(data);
+  ares_ssize_t n = recvfrom(fd, buf, len, flags, from, from_len);
+  if (n > 0) {
+    self->wire_received_ += n;
+    ++self->datagrams_received_;
+  } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+    self->recv_errno_ = errno;  // e.g. ECONNREFUSED from an ICMP port unreachable
+  }
+  return n;
+}
+
+ares_ssize_t DnsQuery::SockSendv(ares_socket_t fd, const struct iovec* vec, int n, void* data) {
+  ares_ssize_t sent = writev(fd, vec, n);
+  if (sent > 0) static_cast<DnsQuery*>(data)->wire_sent_ += sent;
+  return sent;
+}
+
 void DnsQuery::OnAnswer(void* arg, int status, int timeouts, unsigned char* abuf, int alen) {
   auto* self = static_cast<DnsQuery*>(arg);
   if (self->finished_) return;
@@ -168,9 +207,10 @@ void DnsQuery::Finish(int status, int timeouts, const unsigned char* abuf, int a
       }
     }
   }
-  int frame = spec_.tcp ? 2 : 0;  // TCP DNS messages carry a 2-byte length
-  obs_.bytes_sent = query_len_ ? static_cast<int64_t>(query_len_ + frame) * (timeouts + 1) : 0;
-  obs_.bytes_received = obs_.raw.empty() ? 0 : static_cast<int64_t>(obs_.raw.size() + frame);
+  // What crossed the socket: every try, TCP length prefixes included.
+  obs_.bytes_sent = wire_sent_;
+  obs_.bytes_received = wire_received_;
+  obs_.details["datagrams_received"] = datagrams_received_;
   obs_.details["query_id"] = query_id_;
   obs_.details["rcode"] = rcode;
   obs_.details["timeouts"] = timeouts;
@@ -195,6 +235,13 @@ void DnsQuery::Finish(int status, int timeouts, const unsigned char* abuf, int a
       }
     }
     obs_.failure = FailureFromAres(status, rcode);
+    // c-ares folds every send/connect error into ECONNREFUSED; the syscall
+    // knows better (network_unreachable, host_unreachable, ...).
+    int sys_errno = connect_errno_ ? connect_errno_ : recv_errno_;
+    if (status == ARES_ECONNREFUSED && sys_errno) {
+      obs_.failure = FailureFromErrno(sys_errno);
+      obs_.details["os_errno"] = sys_errno;
+    }
     // A NOERROR reply without a record of the asked type.
     if (!obs_.failure && answers.empty()) obs_.failure = "dns_no_answer";
   }

@@ -42,6 +42,15 @@ class DnsQuery {
   static void OnSockState(void* data, ares_socket_t fd, int readable, int writable);
   static int OnSockConfigure(ares_socket_t fd, int type, void* data);
   static int OnSockCreate(ares_socket_t fd, int type, void* data);
+  // Socket functions: the real syscalls, observed (exact bytes on the wire,
+  // datagrams received, the errno of a failed connect).
+  static ares_socket_t SockOpen(int domain, int type, int protocol, void* data);
+  static int SockClose(ares_socket_t fd, void* data);
+  static int SockConnect(ares_socket_t fd, const struct sockaddr* addr, ares_socklen_t len,
+                         void* data);
+  static ares_ssize_t SockRecvFrom(ares_socket_t fd, void* buf, size_t len, int flags,
+                                   struct sockaddr* from, ares_socklen_t* from_len, void* data);
+  static ares_ssize_t SockSendv(ares_socket_t fd, const struct iovec* vec, int n, void* data);
   static void OnAnswer(void* arg, int status, int timeouts, unsigned char* abuf, int alen);
   void ArmTimer();
   void Finish(int status, int timeouts, const unsigned char* abuf, int alen);
@@ -56,6 +65,10 @@ class DnsQuery {
   bool finished_ = false;
   int bind_errno_ = 0;
   int query_len_ = 0;
+  int connect_errno_ = 0;
+  int recv_errno_ = 0;
+  int64_t wire_sent_ = 0, wire_received_ = 0;
+  int datagrams_received_ = 0;
   int query_id_ = 0;
   Observation obs_;
 };
