@@ -122,6 +122,8 @@ int RunProbe(const ProbeOptions& opts) {
             Log("reload failed, keeping the previous configuration: " + os.ToString());
             next.config.database = cur.config.database;
           } else {
+            int n = 0;
+            ns->MarkInterruptedCycles(&n);
             store = std::move(ns);
           }
         }

@@ -88,12 +88,24 @@ CREATE UNIQUE INDEX observations_by_measurement ON observations (measurement_uid
 CREATE INDEX observations_by_remote ON observations (remote_addr, remote_port, t_start);
 )sql";
 
+// v2: certificates are stored once, by SHA-256 of their DER. A TLS
+// observation's details.chain keeps subject, issuer, dates and sha256; the
+// DER itself (2-4 KiB per certificate, the same every cycle) lives here.
+const char kV2Certificates[] = R"sql(
+CREATE TABLE certificates (
+  sha256     TEXT    PRIMARY KEY NOT NULL CHECK (length(sha256) = 64),
+  der_b64    TEXT    NOT NULL,
+  first_seen INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& Migrations() {
   // Append only. Never edit a migration that has shipped.
   static const std::vector<Migration> kMigrations = {
       {1, "initial schema", kV1Initial},
+      {2, "certificates stored once", kV2Certificates},
   };
   return kMigrations;
 }

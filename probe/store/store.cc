@@ -70,7 +70,12 @@ const char kSelectNetworks[] =
     "SELECT cycle_uid, name, operator, asn, interface, ifindex, resolvers, "
     "configured_resolvers, probe_error FROM cycle_networks WHERE cycle_uid = ?1 ORDER BY name";
 
+const char kInsertCertificate[] =
+    "INSERT OR IGNORE INTO certificates (sha256, der_b64, first_seen) VALUES (?1, ?2, ?3)";
+const char kSelectCertificate[] = "SELECT der_b64 FROM certificates WHERE sha256 = ?1";
+
 const char* const kCachedSql[] = {
+    kInsertCertificate, kSelectCertificate,
     kInsertCycle,       kInsertCycleTarget,  kUpsertNetwork,      kInsertMeasurement,
     kInsertObservation, kFinishCycle,        kMarkInterrupted,    kLatestCycle,
     kCycleStatus,       kSelectMeasurements, kSelectObservations, kSelectNetworks,
@@ -425,6 +430,20 @@ Status ParseStringArray(sqlite3* db, const std::string& text, std::vector<std::s
   return Status::Ok();
 }
 
+// Puts each chain certificate's DER (kept once in `certificates`) back into a
+// TLS observation's details. Databases from before v2 have it inline.
+void RestoreCertificates(sqlite3* db, Observation* o) {
+  if (o->step != Step::kTls || !o->details.is_object() || !o->details.contains("chain")) return;
+  for (auto& cert : o->details["chain"]) {
+    if (!cert.is_object() || cert.contains("der_b64") || !cert.contains("sha256")) continue;
+    Stmt stmt;
+    if (!Prepare(db, kSelectCertificate, &stmt).ok()) return;  // pre-v2, read-only
+    if (Binder(stmt.get()).Text(cert["sha256"].get<std::string>()).rc() != SQLITE_OK) continue;
+    if (sqlite3_step(stmt.get()) == SQLITE_ROW) cert["der_b64"] = ColText(stmt.get(), 0);
+    sqlite3_reset(stmt.get());
+  }
+}
+
 Status LoadObservations(sqlite3* db, Measurement* m) {
   Stmt stmt;
   Status st = Prepare(db, kSelectObservations, &stmt);
@@ -464,6 +483,7 @@ Status LoadObservations(sqlite3* db, Measurement* m) {
       }
     }
     o.raw = ColBlob(s, 18);
+    RestoreCertificates(db, &o);
     m->observations.push_back(std::move(o));
   }
   if (rc != SQLITE_DONE) return SqlError(db, rc, "load observations");
@@ -647,8 +667,19 @@ Status Store::WriteMeasurement(const Measurement& m) {
   // Serialise before taking the write lock.
   std::vector<std::string> details;
   details.reserve(m.observations.size());
+  std::vector<std::pair<std::string, std::string>> certs;  // sha256, der_b64
   for (const Observation& o : m.observations) {
     try {
+      if (o.step == Step::kTls && o.details.is_object() && o.details.contains("chain")) {
+        nlohmann::json d = o.details;
+        for (auto& cert : d["chain"]) {
+          if (!cert.is_object() || !cert.contains("der_b64") || !cert.contains("sha256")) continue;
+          certs.emplace_back(cert["sha256"].get<std::string>(), cert["der_b64"].get<std::string>());
+          cert.erase("der_b64");
+        }
+        details.push_back(DumpJson(d));
+        continue;
+      }
       details.push_back(o.details.is_null() ? std::string("{}") : DumpJson(o.details));
     } catch (const std::exception& e) {
       return Status::Invalid(DbPath(db_) + ": measurement " + m.uid + ": observation " + o.uid +
@@ -685,6 +716,14 @@ Status Store::WriteMeasurement(const Measurement& m) {
     }
     b.OptText(m.failure).TextOrNull(m.probe_error);
     s = StepDone(db_, stmt.get(), b.rc(), what);
+    if (!s.ok()) return s;
+  }
+  for (const auto& [sha, der] : certs) {
+    Stmt cs;
+    s = Prepare(db_, kInsertCertificate, &cs);
+    if (!s.ok()) return s;
+    int rc = Binder(cs.get()).Text(sha).Text(der).Int(m.t_start).rc();
+    s = StepDone(db_, cs.get(), rc, what + ": certificate " + sha);
     if (!s.ok()) return s;
   }
   Stmt stmt;

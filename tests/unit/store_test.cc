@@ -889,3 +889,42 @@ TEST_F(StoreTest, FullTmpfsKeepsEarlierData) {
 
 }  // namespace
 }  // namespace rasad
+
+namespace rasad {
+namespace {
+
+TEST_F(StoreTest, CertificatesAreStoredOnceAndRestoredOnLoad) {
+  std::unique_ptr<Store> store;
+  ASSERT_TRUE(Store::Open(Path("certs.db"), &store).ok());
+  ASSERT_TRUE(store->BeginCycle(MakeCycle("c", 1700000000000000)).ok());
+  const std::string sha(64, 'a');
+  const std::string der = std::string(3000, 'Q');  // a leaf's base64 DER, give or take
+  for (int i = 0; i < 5; ++i) {
+    Measurement m = MakeMeasurement("c", i, 0);
+    Observation tls = MakeObservation(m.uid + "-tls", Step::kTls, m.t_start);
+    tls.details["chain"] = nlohmann::json::array(
+        {{{"subject", "CN=www.example.com"}, {"sha256", sha}, {"der_b64", der}}});
+    m.observations.push_back(tls);
+    ASSERT_TRUE(store->WriteMeasurement(m).ok());
+  }
+  sqlite3_stmt* st = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(store->handle(),
+                               "SELECT (SELECT count(*) FROM certificates), "
+                               "(SELECT count(*) FROM observations WHERE details LIKE '%QQQQ%')",
+                               -1, &st, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(st, 0), 1) << "the same certificate five times is stored once";
+  EXPECT_EQ(sqlite3_column_int(st, 1), 0) << "no DER inline in observations";
+  sqlite3_finalize(st);
+  std::vector<Measurement> ms;
+  ASSERT_TRUE(store->LoadMeasurements("c", &ms).ok());
+  ASSERT_EQ(ms.size(), 5u);
+  for (const Measurement& m : ms) {
+    ASSERT_EQ(m.observations.size(), 1u);
+    EXPECT_EQ(m.observations[0].details["chain"][0]["der_b64"], der);
+  }
+}
+
+}  // namespace
+}  // namespace rasad
