@@ -78,7 +78,8 @@ int RunProbe(const ProbeOptions& opts) {
   }
   int interrupted = 0;
   store->MarkInterruptedCycles(&interrupted);
-  if (interrupted) Log("marked " + std::to_string(interrupted) + " cycle(s) cut short earlier as interrupted");
+  if (interrupted)
+    Log("marked " + std::to_string(interrupted) + " cycle(s) cut short earlier as interrupted");
 
   EventLoop loop;
   st = loop.Init();
@@ -150,8 +151,8 @@ int RunProbe(const ProbeOptions& opts) {
     if (opts.once || stop) break;
     uint32_t rnd = 0;
     getrandom(&rnd, sizeof rnd, 0);
-    int64_t wait_ms = cur.config.interval_ms +
-                      (cur.config.jitter_ms > 0 ? rnd % (cur.config.jitter_ms + 1) : 0);
+    int64_t wait_ms =
+        cur.config.interval_ms + (cur.config.jitter_ms > 0 ? rnd % (cur.config.jitter_ms + 1) : 0);
     bool woke = false;
     auto timer = loop.AddTimer(wait_ms * 1000, [&] { woke = true; });
     loop.RunUntil([&] { return woke || stop || reload; });
@@ -270,8 +271,7 @@ int main(int argc, char** argv) {
   auto* citizenlab = import->add_subcommand(
       "citizenlab", "Import a Citizen Lab test list CSV (url,category_code,...)");
   citizenlab->add_option("file", import_file, "The CSV file, e.g. lists/ir.csv")->required();
-  citizenlab->add_option("-n,--name", import_name,
-                         "Target name (default: citizenlab-<file name>)");
+  citizenlab->add_option("-n,--name", import_name, "Target name (default: citizenlab-<file name>)");
   citizenlab->add_option("-o,--output", import_output, "Write here instead of standard output");
 
   try {

@@ -2,10 +2,9 @@
 // `rasad probe` and the JSON written by --summary-json (docs/CLI.md).
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <ostream>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 #include "probe/measure/cycle.h"
 

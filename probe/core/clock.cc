@@ -23,9 +23,8 @@ std::string FormatUtc(int64_t wall_micros) {
   tm t{};
   gmtime_r(&secs, &t);
   char buf[64];
-  snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", t.tm_year + 1900,
-           t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec,
-           static_cast<long long>(wall_micros % 1000000));
+  snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", t.tm_year + 1900, t.tm_mon + 1,
+           t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, static_cast<long long>(wall_micros % 1000000));
   return buf;
 }
 

@@ -103,7 +103,7 @@ void EventLoop::RunOnce(int64_t max_wait_us) {
   int n = epoll_wait(epfd_, events, 64, timeout_ms);
   for (int i = 0; i < n; ++i) {
     auto it = fds_.find(events[i].data.fd);
-    if (it == fds_.end()) continue;  // unwatched by an earlier callback
+    if (it == fds_.end()) continue;                  // unwatched by an earlier callback
     std::shared_ptr<FdCallback> cb = it->second.cb;  // keep alive during the call
     (*cb)(events[i].events);
   }

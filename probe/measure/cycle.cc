@@ -140,8 +140,9 @@ Status Cycle::Run(const std::function<bool()>& stop, CycleReport* report) {
       Work w = queue.front();
       queue.pop_front();
       uint64_t id = next_id++;
-      auto job = std::make_unique<EndpointJob>(ctx, *w.net, *w.target, *w.endpoint, report->uid,
-                                               [&, id](Measurement m) { on_done(id, std::move(m)); });
+      auto job =
+          std::make_unique<EndpointJob>(ctx, *w.net, *w.target, *w.endpoint, report->uid,
+                                        [&, id](Measurement m) { on_done(id, std::move(m)); });
       EndpointJob* raw = job.get();
       running.emplace(id, std::move(job));
       raw->Start();

@@ -21,9 +21,9 @@ struct CycleReport {
   std::string status;  // complete | aborted
   int64_t started_at = 0, finished_at = 0;
   std::vector<NetworkRuntime> networks;
-  std::vector<Measurement> measurements;  // in completion order
+  std::vector<Measurement> measurements;       // in completion order
   int64_t bytes_sent = 0, bytes_received = 0;  // estimated on the wire (docs/SCHEMA.md)
-  std::string store_error;  // first storage error, if any (measuring goes on)
+  std::string store_error;                     // first storage error, if any (measuring goes on)
 };
 
 // Resolves the configured networks for this cycle: interface present, its

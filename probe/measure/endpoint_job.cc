@@ -9,9 +9,8 @@
 
 namespace rasad {
 
-EndpointJob::EndpointJob(const MeasureContext& ctx, const NetworkRuntime& net,
-                         const Target& target, const Endpoint& endpoint, std::string cycle_uid,
-                         Done done)
+EndpointJob::EndpointJob(const MeasureContext& ctx, const NetworkRuntime& net, const Target& target,
+                         const Endpoint& endpoint, std::string cycle_uid, Done done)
     : ctx_(ctx), net_(net), target_(target), endpoint_(endpoint), done_(std::move(done)) {
   m_.uid = NewUid();
   m_.cycle_uid = std::move(cycle_uid);
@@ -133,12 +132,12 @@ void EndpointJob::StartFlows() {
         size_t slot = flow_results_.size();
         flow_results_.emplace_back();
         ++pending_;
-        flows_.push_back(std::make_unique<Flow>(
-            ctx_.loop, ctx_.multi, spec, [this, slot](std::vector<Observation> obs) {
-              flow_results_[slot] = std::move(obs);
-              --pending_;
-              MaybeFinish();
-            }));
+        flows_.push_back(std::make_unique<Flow>(ctx_.loop, ctx_.multi, spec,
+                                                [this, slot](std::vector<Observation> obs) {
+                                                  flow_results_[slot] = std::move(obs);
+                                                  --pending_;
+                                                  MaybeFinish();
+                                                }));
       }
     }
   }

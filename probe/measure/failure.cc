@@ -102,7 +102,8 @@ std::optional<std::string> FailureFromCurl(int curl_code, int os_errno, std::str
   if (curl_code == CURLE_OK) return std::nullopt;
   if (const FailureMapping* m = Lookup(FailureSource::kCurl, curl_code, os_errno)) {
     if (m->failure) return std::string(m->failure);
-    if (probe_error) *probe_error = std::string("curl: ") + curl_easy_strerror(static_cast<CURLcode>(curl_code));
+    if (probe_error)
+      *probe_error = std::string("curl: ") + curl_easy_strerror(static_cast<CURLcode>(curl_code));
     return std::nullopt;
   }
   return UnknownFailure(curl_easy_strerror(static_cast<CURLcode>(curl_code)));

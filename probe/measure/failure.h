@@ -13,8 +13,8 @@ enum class FailureSource { kErrno, kCurl, kAres };
 
 struct FailureMapping {
   FailureSource source;
-  int code;     // errno, CURLcode or ares status
-  int os_errno;  // curl: CURLINFO_OS_ERRNO condition (-1 = any)
+  int code;             // errno, CURLcode or ares status
+  int os_errno;         // curl: CURLINFO_OS_ERRNO condition (-1 = any)
   const char* failure;  // OONI string; nullptr = probe-side error, not a network result
 };
 

@@ -4,11 +4,10 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "probe/config/targets.h"
 
@@ -29,12 +28,12 @@ struct Observation {
   int remote_port = 0;
   int64_t t_start = 0;  // wall-clock microseconds (UTC)
   int64_t t_end = 0;
-  int64_t bytes_sent = 0;      // payload bytes (UDP/TCP), see docs/SCHEMA.md
+  int64_t bytes_sent = 0;  // payload bytes (UDP/TCP), see docs/SCHEMA.md
   int64_t bytes_received = 0;
   std::optional<std::string> failure;  // OONI failure string; nullopt = success
   std::string probe_error;  // set when rasad itself failed (e.g. bind): not a network result
   nlohmann::json details = nlohmann::json::object();  // step-specific fields
-  std::string raw;  // dns: raw response bytes (empty when none)
+  std::string raw;                                    // dns: raw response bytes (empty when none)
 };
 
 // The result of measuring one endpoint on one network in one cycle.

@@ -4,10 +4,10 @@
 #include <arpa/nameser.h>
 #include <netdb.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
-#include <sys/random.h>
 
 #include <cstring>
 
@@ -226,12 +226,23 @@ void DnsQuery::Finish(int status, int timeouts, const unsigned char* abuf, int a
     // read (ares_query would map it, but hides the raw bytes we keep).
     if (status == ARES_SUCCESS) {
       switch (rcode) {
-        case 1: status = ARES_EFORMERR; break;
-        case 2: status = ARES_ESERVFAIL; break;
-        case 3: status = ARES_ENOTFOUND; break;
-        case 4: status = ARES_ENOTIMP; break;
-        case 5: status = ARES_EREFUSED; break;
-        default: break;
+        case 1:
+          status = ARES_EFORMERR;
+          break;
+        case 2:
+          status = ARES_ESERVFAIL;
+          break;
+        case 3:
+          status = ARES_ENOTFOUND;
+          break;
+        case 4:
+          status = ARES_ENOTIMP;
+          break;
+        case 5:
+          status = ARES_EREFUSED;
+          break;
+        default:
+          break;
       }
     }
     obs_.failure = FailureFromAres(status, rcode);

@@ -20,7 +20,7 @@ struct DnsQuerySpec {
   int qtype = 1;  // 1 = A, 28 = AAAA
   std::string resolver_addr;
   int resolver_port = 53;
-  std::string interface;  // "" = no bind
+  std::string interface;      // "" = no bind
   int64_t timeout_ms = 4000;  // per try
   int tries = 2;
   bool tcp = false;

@@ -135,7 +135,8 @@ void Flow::Start() {
   curl_easy_setopt(easy_, CURLOPT_WRITEFUNCTION, &Flow::OnWrite);
   curl_easy_setopt(easy_, CURLOPT_WRITEDATA, this);
 
-  if (!spec_.user_agent.empty()) curl_easy_setopt(easy_, CURLOPT_USERAGENT, spec_.user_agent.c_str());
+  if (!spec_.user_agent.empty())
+    curl_easy_setopt(easy_, CURLOPT_USERAGENT, spec_.user_agent.c_str());
   req_headers_ = curl_slist_append(nullptr, "Accept: */*");
   curl_easy_setopt(easy_, CURLOPT_HTTPHEADER, req_headers_);
   if (spec_.method == "HEAD") {

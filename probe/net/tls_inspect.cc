@@ -92,8 +92,8 @@ TlsInspection InspectTls(SSL* ssl, const TrustStore& trust, const std::string& s
   const unsigned char* alpn = nullptr;
   unsigned int alpn_len = 0;
   SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
-  d["alpn"] = std::string(reinterpret_cast<const char*>(alpn ? alpn : (const unsigned char*)""),
-                          alpn_len);
+  d["alpn"] =
+      std::string(reinterpret_cast<const char*>(alpn ? alpn : (const unsigned char*)""), alpn_len);
   d["sni"] = sni;
   STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl);  // leaf first (client side)
   nlohmann::json certs = nlohmann::json::array();

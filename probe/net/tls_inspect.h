@@ -7,11 +7,10 @@
 #include <openssl/ssl.h>
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "probe/core/status.h"
 

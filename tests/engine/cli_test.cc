@@ -2,16 +2,15 @@
 // the daemon with SIGHUP and SIGTERM, and kill -9.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
-
-#include <nlohmann/json.hpp>
-#include <sqlite3.h>
 
 #include "probe/store/store.h"
 #include "tests/engine/engine_fixture.h"
@@ -41,7 +40,8 @@ class CliTest : public ::testing::Test {
   void TearDown() override { std::system(("rm -rf " + dir_).c_str()); }
 
   Result Run(const std::string& args) {
-    std::string cmd = std::string(RASAD_BINARY) + " " + args + " >" + dir_ + "/out 2>" + dir_ + "/err";
+    std::string cmd =
+        std::string(RASAD_BINARY) + " " + args + " >" + dir_ + "/out 2>" + dir_ + "/err";
     int st = std::system(cmd.c_str());
     Result r;
     r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
@@ -57,11 +57,13 @@ class CliTest : public ::testing::Test {
     Write(targets + "/app.toml",
           "name = \"app\"\ntitle = \"App\"\nversion = \"v7\"\n\n[[endpoint]]\nname = \"web\"\n"
           "hosts = [\"app.test\"]\nsteps = \"http\"\ntls = false\nports = [" +
-              std::to_string(http_.port()) + "]\n\n[[endpoint]]\nname = \"gone\"\n"
+              std::to_string(http_.port()) +
+              "]\n\n[[endpoint]]\nname = \"gone\"\n"
               "hosts = [\"gone.test\"]\nsteps = \"dns\"\n");
     std::string cfg = dir_ + "/rasad.toml";
     Write(cfg, "database = \"" + dir_ + "/rasad.db\"\ntargets = [\"" + targets +
-                   "\"]\ninterval = \"" + interval + "\"\njitter = \"0s\"\nipv6 = false\n"
+                   "\"]\ninterval = \"" + interval +
+                   "\"\njitter = \"0s\"\nipv6 = false\n"
                    "[dns]\ntimeout = \"500ms\"\ntries = 1\n\n[[network]]\nname = \"opA\"\n"
                    "operator = \"Operator A\"\ninterface = \"lo\"\nresolvers = [\"127.0.0.1:" +
                    std::to_string(dns_port) + "\"]\n");
@@ -138,8 +140,9 @@ TEST_F(CliTest, ShippedTargetsPassTheCheck) {
 
 TEST_F(CliTest, BrokenTargetFileIsReportedAsFileAndLine) {
   std::string f = dir_ + "/bad.toml";
-  Write(f, "name = \"bad\"\ntitle = \"Bad\"\nversion = \"1\"\n\n[[endpoint]]\nname = \"x\"\n"
-           "hosts = [\"x.test\"]\nsteps = \"htp\"\n");
+  Write(f,
+        "name = \"bad\"\ntitle = \"Bad\"\nversion = \"1\"\n\n[[endpoint]]\nname = \"x\"\n"
+        "hosts = [\"x.test\"]\nsteps = \"htp\"\n");
   Result r = Run("targets check " + f);
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find(f + ":8: "), std::string::npos) << r.err;
@@ -194,8 +197,9 @@ TEST_F(CliTest, DaemonReloadsOnSighupKeepsOldOnBrokenFileAndStopsOnSigterm) {
   // A broken target file: the daemon says why and keeps measuring.
   Write(dir_ + "/targets/broken.toml", "name = \"broken\"\n[[endpoint\n");
   kill(pid, SIGHUP);
-  ASSERT_TRUE(WaitFor([&] { return Slurp(dir_ + "/daemon.err").find("reload failed") !=
-                                   std::string::npos; }, 5000));
+  ASSERT_TRUE(WaitFor(
+      [&] { return Slurp(dir_ + "/daemon.err").find("reload failed") != std::string::npos; },
+      5000));
   EXPECT_NE(Slurp(dir_ + "/daemon.err").find("broken.toml:2"), std::string::npos)
       << Slurp(dir_ + "/daemon.err");
   int before = CountCycles(db, "complete");
@@ -204,8 +208,8 @@ TEST_F(CliTest, DaemonReloadsOnSighupKeepsOldOnBrokenFileAndStopsOnSigterm) {
   // Fixed: the reload takes effect.
   std::remove((dir_ + "/targets/broken.toml").c_str());
   kill(pid, SIGHUP);
-  ASSERT_TRUE(WaitFor([&] { return Slurp(dir_ + "/daemon.err").find("reloaded") !=
-                                   std::string::npos; }, 5000));
+  ASSERT_TRUE(WaitFor(
+      [&] { return Slurp(dir_ + "/daemon.err").find("reloaded") != std::string::npos; }, 5000));
 
   kill(pid, SIGTERM);
   int status = 0;

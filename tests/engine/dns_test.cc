@@ -133,7 +133,8 @@ TEST_F(DnsTest, DnsOverTcpWorks) {
 }
 
 TEST_F(EngineTest, RealDnsmasqAnswersAndNxdomain) {
-  if (!Dnsmasq::Available()) GTEST_SKIP() << "dnsmasq is not installed (apt-get install dnsmasq-base)";
+  if (!Dnsmasq::Available())
+    GTEST_SKIP() << "dnsmasq is not installed (apt-get install dnsmasq-base)";
   Dnsmasq dnsmasq({"address=/ok.test/192.0.2.10", "address=/nx.test/"});
   ASSERT_TRUE(dnsmasq.ok()) << dnsmasq.error();
   UseResolver(dnsmasq.port());
@@ -152,6 +153,31 @@ TEST_F(EngineTest, RealDnsmasqAnswersAndNxdomain) {
       EXPECT_EQ(m.failure.value_or(""), "dns_nxdomain_error");
     }
   }
+}
+
+}  // namespace
+}  // namespace rasad::testing
+
+namespace rasad::testing {
+namespace {
+
+TEST_F(DnsTest, BothFamiliesAreConnectedWithinTheBound) {
+  HttpServer web(HttpResponse{}, nullptr, /*ipv6=*/true);
+  DnsRule r;
+  r.a = {"127.0.0.1", "127.0.0.2", "127.0.0.3"};
+  r.aaaa = {"::1"};
+  dns_.Set("dual.test", r);
+  UseResolver(dns_.port());
+  cfg_.ipv6 = true;
+  cfg_.max_addresses_per_family = 2;
+  Measurement m = RunOne(OneEndpoint("dual.test", web.port(), Step::kTcp, false));
+  EXPECT_FALSE(m.failure) << *m.failure;
+  std::vector<std::string> connected;
+  for (const Observation& o : m.observations)
+    if (o.step == Step::kTcp) connected.push_back(o.remote_addr);
+  // Two IPv4 addresses (the bound), then the IPv6 one.
+  ASSERT_EQ(connected.size(), 3u);
+  EXPECT_EQ(connected[2], "::1");
 }
 
 }  // namespace

@@ -51,7 +51,7 @@ class EngineTest : public ::testing::Test {
     cfg_.ipv6 = false;
     NetworkConfig lo;
     lo.name = "lo";
-    lo.interface = "lo";  // real SO_BINDTODEVICE on every socket
+    lo.interface = "lo";             // real SO_BINDTODEVICE on every socket
     lo.resolvers = {"127.0.0.1:1"};  // replaced by tests that resolve
     cfg_.networks = {lo};
   }

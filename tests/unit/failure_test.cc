@@ -15,11 +15,11 @@ namespace {
 
 TEST(FailureTable, EveryStringIsOonisVocabulary) {
   const std::set<std::string> ooni = {
-      "connection_refused",   "connection_reset",      "connection_aborted",
-      "generic_timeout_error", "host_unreachable",     "network_unreachable",
-      "network_down",          "network_reset",        "eof_error",
-      "interrupted",           "dns_nxdomain_error",   "dns_no_answer",
-      "dns_refused_error",     "dns_servfail_error",   "dns_server_misbehaving",
+      "connection_refused",    "connection_reset",      "connection_aborted",
+      "generic_timeout_error", "host_unreachable",      "network_unreachable",
+      "network_down",          "network_reset",         "eof_error",
+      "interrupted",           "dns_nxdomain_error",    "dns_no_answer",
+      "dns_refused_error",     "dns_servfail_error",    "dns_server_misbehaving",
       "ssl_invalid_hostname",  "ssl_unknown_authority", "ssl_invalid_certificate",
       "ssl_failed_handshake",  "address_not_available", "address_family_not_supported",
       "permission_denied",     "http_request_failed"};
