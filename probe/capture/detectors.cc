@@ -587,6 +587,25 @@ void EvaluateTcpFlow(const TcpFlow& f, const Thresholds& th, int64_t t0,
   };
   std::map<std::string, Summary> summaries;
 
+  // Per direction, in capture order: segment index, end of its sequence
+  // range relative to the direction's first sequence number, and the running
+  // maximum of that end, to find "the first segment that reached seq X" by
+  // binary search.
+  std::vector<int> peer_idx[2];
+  std::vector<int64_t> peer_end[2];
+  std::vector<int64_t> peer_max[2];
+  uint32_t first_seq[2] = {0, 0};
+  std::map<uint32_t, int> first_with_ack[2];  // ACK value -> first segment carrying it
+  for (size_t j = 0; j < segs.size(); ++j) {
+    int d = segs[j].dir;
+    if (peer_idx[d].empty()) first_seq[d] = segs[j].seq;
+    int64_t end = SeqDiff(segs[j].SeqEnd(), first_seq[d]);
+    peer_idx[d].push_back(static_cast<int>(j));
+    peer_end[d].push_back(end);
+    peer_max[d].push_back(peer_max[d].empty() ? end : std::max(peer_max[d].back(), end));
+    if (segs[j].Has(kAck)) first_with_ack[d].emplace(segs[j].ack, static_cast<int>(j));
+  }
+
   for (size_t i = 0; i < segs.size(); ++i) {
     const Seg& s = segs[i];
     bool rst = s.Has(kRst);
@@ -601,18 +620,20 @@ void EvaluateTcpFlow(const TcpFlow& f, const Thresholds& th, int64_t t0,
     // first peer segment that reaches the acknowledged sequence number.
     // Without (a bare RST): the first peer segment whose ACK equals our seq.
     int trigger = -1;
-    for (size_t j = 0; j < i; ++j) {
-      const Seg& o = segs[j];
-      if (o.dir != other) continue;
-      if (s.Has(kAck)) {
-        int32_t d = SeqDiff(o.SeqEnd(), s.ack);
-        if (d >= 0 && d < (1 << 30)) {
-          trigger = static_cast<int>(j);
-          break;
+    if (s.Has(kAck)) {
+      if (!peer_idx[other].empty()) {
+        int64_t rel_ack = SeqDiff(s.ack, first_seq[other]);
+        const std::vector<int64_t>& mx = peer_max[other];
+        size_t k = std::lower_bound(mx.begin(), mx.end(), rel_ack) - mx.begin();
+        if (k < mx.size() && static_cast<size_t>(peer_idx[other][k]) < i &&
+            peer_end[other][k] - rel_ack < (int64_t{1} << 30)) {
+          trigger = peer_idx[other][k];
         }
-      } else if (o.Has(kAck) && o.ack == s.seq) {
-        trigger = static_cast<int>(j);
-        break;
+      }
+    } else {
+      auto it = first_with_ack[other].find(s.seq);
+      if (it != first_with_ack[other].end() && static_cast<size_t>(it->second) < i) {
+        trigger = it->second;
       }
     }
     int last_other = -1;
