@@ -134,6 +134,7 @@ int RunProbe(const ProbeOptions& opts) {
     }
     CycleReport report;
     Cycle cycle(&loop, cur.config, cur.targets, store.get(), cur.trust);
+    cycle.SetLogger(Log);
     st = cycle.Run([&] { return stop; }, &report);
     if (!st.ok()) {
       Log("cycle failed: " + st.ToString());

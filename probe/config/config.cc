@@ -277,7 +277,8 @@ Status LoadConfig(const std::string& path, Config* out) {
   s = CheckKeys(
       f, root, "",
       {"database", "targets", "interval", "jitter", "concurrency", "max_addresses_per_family",
-       "ipv6", "ca_file", "user_agent", "dns", "timeouts", "http", "analysis", "network"});
+       "ipv6", "ca_file", "user_agent", "dns", "timeouts", "http", "retries", "analysis",
+       "network"});
   if (!s.ok()) return s;
 
   s = GetString(f, root, "", "database", &c.database, &found, &line);
@@ -370,6 +371,20 @@ Status LoadConfig(const std::string& path, Config* out) {
       if (n == nullptr) n = t->get("body_cap");
       return Fail(f, LineOf(*n), p + "\"body_store\" must not exceed \"body_cap\"");
     }
+  }
+
+  s = GetTable(f, root, "retries", &t);
+  if (!s.ok()) return s;
+  if (t != nullptr) {
+    const std::string p = "[retries] ";
+    s = CheckKeys(f, *t, p, {"count", "spacing"});
+    if (!s.ok()) return s;
+    int64_t v = 0;
+    s = GetInt(f, *t, p, "count", 0, 10, &v, &found, nullptr);
+    if (!s.ok()) return s;
+    if (found) c.retry_count = static_cast<int>(v);
+    s = GetDuration(f, *t, p, "spacing", 0, 60 * kMinute, &c.retry_spacing_ms);
+    if (!s.ok()) return s;
   }
 
   s = GetTable(f, root, "analysis", &t);

@@ -37,6 +37,12 @@ struct Config {
   int64_t tcp_timeout_ms = 10000;
   int64_t tls_timeout_ms = 10000;
   int64_t http_timeout_ms = 15000;
+  // A failed endpoint is measured again `retry_count` times, `retry_spacing_ms`
+  // apart, before it is judged: longer than the residual-blocking windows
+  // censors keep after a trigger (60 s in Iran, 90 s in China), so a retry is
+  // not punished for the first attempt.
+  int retry_count = 1;
+  int64_t retry_spacing_ms = 120 * 1000;
   size_t body_cap = 64 * 1024;   // stop reading an HTTP body after this many bytes
   size_t body_store = 4 * 1024;  // first bytes of the body kept in the database
   std::string ca_file;           // extra trust anchors (PEM) besides the system store

@@ -104,12 +104,13 @@ Status Cycle::Run(const std::function<bool()>& stop, CycleReport* report) {
     const NetworkRuntime* net;
     const Target* target;
     const Endpoint* endpoint;
+    int attempt = 0;
   };
   std::deque<Work> queue;
   for (const Target& t : targets_)
     for (const Endpoint& e : t.endpoints)
       for (const NetworkRuntime& rt : report->networks)
-        if (rt.probe_error.empty()) queue.push_back({&rt, &t, &e});
+        if (rt.probe_error.empty()) queue.push_back({&rt, &t, &e, 0});
 
   MeasureContext ctx{loop_, &multi, &config_, trust_};
   std::unordered_map<uint64_t, std::unique_ptr<EndpointJob>> running;
@@ -117,7 +118,20 @@ Status Cycle::Run(const std::function<bool()>& stop, CycleReport* report) {
   uint64_t next_id = 0;
   size_t concurrency = config_.concurrency > 0 ? static_cast<size_t>(config_.concurrency) : 1;
 
-  auto on_done = [&](uint64_t id, Measurement m) {
+  // Failed endpoints are measured again after a pause (docs/CONFIG.md
+  // [retries]); the pause runs on a timer, so other endpoints go on.
+  std::vector<EventLoop::TimerId> retry_timers;
+  size_t pending_retries = 0;
+  auto on_done = [&](uint64_t id, const Work& w, Measurement m) {
+    if ((m.failure || !m.probe_error.empty()) && w.attempt < config_.retry_count) {
+      Work again = w;
+      again.attempt = w.attempt + 1;
+      ++pending_retries;
+      retry_timers.push_back(loop_->AddTimer(config_.retry_spacing_ms * 1000, [&, again] {
+        --pending_retries;
+        queue.push_front(again);  // retries go before untouched work
+      }));
+    }
     if (store_) {
       Status s = store_->WriteMeasurement(m);
       if (!s.ok() && report->store_error.empty()) report->store_error = s.ToString();
@@ -140,9 +154,10 @@ Status Cycle::Run(const std::function<bool()>& stop, CycleReport* report) {
       Work w = queue.front();
       queue.pop_front();
       uint64_t id = next_id++;
-      auto job =
-          std::make_unique<EndpointJob>(ctx, *w.net, *w.target, *w.endpoint, report->uid,
-                                        [&, id](Measurement m) { on_done(id, std::move(m)); });
+      auto job = std::make_unique<EndpointJob>(
+          ctx, *w.net, *w.target, *w.endpoint, report->uid,
+          [&, id, w](Measurement m) { on_done(id, w, std::move(m)); });
+      job->SetAttempt(w.attempt);
       EndpointJob* raw = job.get();
       running.emplace(id, std::move(job));
       raw->Start();
@@ -151,7 +166,14 @@ Status Cycle::Run(const std::function<bool()>& stop, CycleReport* report) {
 
   bool aborted = false;
   launch();
-  while (!running.empty()) {
+  bool told = false;
+  while (!running.empty() || pending_retries > 0 || !queue.empty()) {
+    if (running.empty() && queue.empty() && !told && log_) {
+      told = true;  // only retries left: say why nothing seems to happen
+      log_(std::to_string(pending_retries) + " failed endpoint(s) will be measured again in " +
+           std::to_string(config_.retry_spacing_ms / 1000) +
+           " s (see [retries] in docs/CONFIG.md)");
+    }
     if (stop && stop()) {
       aborted = true;
       break;
@@ -160,6 +182,7 @@ Status Cycle::Run(const std::function<bool()>& stop, CycleReport* report) {
     retired.clear();
     launch();
   }
+  for (EventLoop::TimerId t : retry_timers) loop_->CancelTimer(t);
   running.clear();  // abandons in-flight work when stopping
   retired.clear();
 

@@ -42,8 +42,11 @@ class Cycle {
   // Runs to completion, or until stop() returns true (then in-flight work is
   // abandoned and the cycle is stored as 'aborted').
   Status Run(const std::function<bool()>& stop, CycleReport* report);
+  // Progress messages for a person watching (e.g. "retrying in 2m").
+  void SetLogger(std::function<void(const std::string&)> log) { log_ = std::move(log); }
 
  private:
+  std::function<void(const std::string&)> log_;
   EventLoop* loop_;
   const Config& config_;
   const std::vector<Target>& targets_;

@@ -19,6 +19,7 @@ EndpointJob::EndpointJob(const MeasureContext& ctx, const NetworkRuntime& net, c
   m_.target_version = target.version;
   m_.endpoint = endpoint.name;
   m_.control = target.control;
+  m_.control_kind = target.control_kind;
 }
 
 EndpointJob::~EndpointJob() = default;  // queries_/flows_ abandon themselves

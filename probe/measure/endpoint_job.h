@@ -46,6 +46,7 @@ class EndpointJob {
   EndpointJob& operator=(const EndpointJob&) = delete;
 
   void Start();
+  void SetAttempt(int attempt) { m_.attempt = attempt; }
 
  private:
   enum class State { kIdle, kResolving, kConnecting, kDone };

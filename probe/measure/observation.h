@@ -45,6 +45,8 @@ struct Measurement {
   std::string target_version;
   std::string endpoint;
   bool control = false;
+  std::string control_kind;  // canaries: "ip_literal", "cdn" or "domestic"
+  int attempt = 0;           // 0 = first; retries after a failure count up
   int64_t t_start = 0;
   int64_t t_end = 0;
   // Furthest step that succeeded on any connection (nullopt: not even DNS).

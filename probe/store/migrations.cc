@@ -99,6 +99,35 @@ CREATE TABLE certificates (
 ) STRICT, WITHOUT ROWID;
 )sql";
 
+// v3: retries and canaries. `attempt` numbers the measurements of one
+// endpoint in one cycle (0 = first; later ones are retries after a failure);
+// `control_kind` says which canary a control target is, so verdicts can be
+// recomputed from the database alone. `verdicts` holds analysis/'s judgement
+// of each (cycle, network, target, endpoint): derived data, recomputable at
+// any time with `rasad classify`.
+const char kV3Verdicts[] = R"sql(
+ALTER TABLE measurements ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE measurements ADD COLUMN control_kind TEXT;
+CREATE TABLE verdicts (
+  cycle_uid        TEXT    NOT NULL REFERENCES cycles (uid) ON DELETE CASCADE,
+  network          TEXT    NOT NULL,
+  target           TEXT    NOT NULL,
+  endpoint         TEXT    NOT NULL,
+  measurement_uid  TEXT    NOT NULL,
+  t_start          INTEGER NOT NULL,
+  verdict          TEXT    NOT NULL,
+  confidence       TEXT    CHECK (confidence IN ('confirmed', 'probable')),
+  rule             TEXT    NOT NULL,
+  evidence         TEXT    NOT NULL DEFAULT '{}' CHECK (json_valid(evidence)),
+  ooni_blocking    TEXT,
+  ooni_accessible  INTEGER,
+  classifier       TEXT    NOT NULL,
+  computed_at      INTEGER NOT NULL,
+  PRIMARY KEY (cycle_uid, network, target, endpoint)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX verdicts_by_target ON verdicts (target, endpoint, network, t_start);
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& Migrations() {
@@ -106,6 +135,7 @@ const std::vector<Migration>& Migrations() {
   static const std::vector<Migration> kMigrations = {
       {1, "initial schema", kV1Initial},
       {2, "certificates stored once", kV2Certificates},
+      {3, "retries, canary kinds and verdicts", kV3Verdicts},
   };
   return kMigrations;
 }

@@ -36,8 +36,8 @@ const char kUpsertNetwork[] =
     "probe_error = excluded.probe_error";
 const char kInsertMeasurement[] =
     "INSERT INTO measurements (uid, cycle_uid, network, target, target_version, endpoint, "
-    "control, t_start, t_end, furthest_step, failed_step, failure, probe_error) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+    "control, t_start, t_end, furthest_step, failed_step, failure, probe_error, attempt, "
+    "control_kind) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
 const char kInsertObservation[] =
     "INSERT INTO observations (uid, measurement_uid, seq, flow_uid, step, hostname, "
     "query_type, resolver, transport, local_addr, local_port, remote_addr, remote_port, "
@@ -59,7 +59,12 @@ const char kLatestCycle[] = "SELECT uid FROM cycles ORDER BY started_at DESC, ui
 const char kCycleStatus[] = "SELECT status FROM cycles WHERE uid = ?1";
 const char kSelectMeasurements[] =
     "SELECT uid, cycle_uid, network, target, target_version, endpoint, control, t_start, "
-    "t_end, furthest_step, failed_step, failure, probe_error "
+    "t_end, furthest_step, failed_step, failure, probe_error, attempt, control_kind "
+    "FROM measurements WHERE cycle_uid = ?1 ORDER BY t_start, uid";
+// Read-only openers of databases older than v3 (no attempt/control_kind).
+const char kSelectMeasurementsV2[] =
+    "SELECT uid, cycle_uid, network, target, target_version, endpoint, control, t_start, "
+    "t_end, furthest_step, failed_step, failure, probe_error, 0, NULL "
     "FROM measurements WHERE cycle_uid = ?1 ORDER BY t_start, uid";
 const char kSelectObservations[] =
     "SELECT uid, flow_uid, step, hostname, query_type, resolver, transport, local_addr, "
@@ -714,7 +719,7 @@ Status Store::WriteMeasurement(const Measurement& m) {
     } else {
       b.Null();
     }
-    b.OptText(m.failure).TextOrNull(m.probe_error);
+    b.OptText(m.failure).TextOrNull(m.probe_error).Int(m.attempt).TextOrNull(m.control_kind);
     s = StepDone(db_, stmt.get(), b.rc(), what);
     if (!s.ok()) return s;
   }
@@ -809,7 +814,8 @@ Status Store::LoadMeasurements(const std::string& cycle_uid, std::vector<Measure
     if (!s.ok()) return s;
   }
   Stmt stmt;
-  Status st = Prepare(db_, kSelectMeasurements, &stmt);
+  Status st =
+      Prepare(db_, SchemaVersion() >= 3 ? kSelectMeasurements : kSelectMeasurementsV2, &stmt);
   if (!st.ok()) return st;
   sqlite3_stmt* s = stmt.get();
   int rc = Binder(s).Text(cycle_uid).rc();
@@ -831,6 +837,8 @@ Status Store::LoadMeasurements(const std::string& cycle_uid, std::vector<Measure
     if (!st.ok()) return st;
     m.failure = ColOptText(s, 11);
     m.probe_error = ColText(s, 12);
+    m.attempt = static_cast<int>(ColInt(s, 13));
+    m.control_kind = ColText(s, 14);
     out->push_back(std::move(m));
   }
   if (rc != SQLITE_DONE) return SqlError(db_, rc, "load measurements");

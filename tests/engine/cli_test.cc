@@ -64,7 +64,8 @@ class CliTest : public ::testing::Test {
     Write(cfg, "database = \"" + dir_ + "/rasad.db\"\ntargets = [\"" + targets +
                    "\"]\ninterval = \"" + interval +
                    "\"\njitter = \"0s\"\nipv6 = false\n"
-                   "[dns]\ntimeout = \"500ms\"\ntries = 1\n\n[[network]]\nname = \"opA\"\n"
+                   "[dns]\ntimeout = \"500ms\"\ntries = 1\n[retries]\ncount = "
+                   "0\n\n[[network]]\nname = \"opA\"\n"
                    "operator = \"Operator A\"\ninterface = \"lo\"\nresolvers = [\"127.0.0.1:" +
                    std::to_string(dns_port) + "\"]\n");
     return cfg;

@@ -49,6 +49,7 @@ class EngineTest : public ::testing::Test {
     cfg_.tls_timeout_ms = 800;
     cfg_.http_timeout_ms = 1500;
     cfg_.ipv6 = false;
+    cfg_.retry_count = 0;  // retries have their own test
     NetworkConfig lo;
     lo.name = "lo";
     lo.interface = "lo";             // real SO_BINDTODEVICE on every socket

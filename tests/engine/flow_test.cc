@@ -2,6 +2,9 @@
 // censor (or an ordinary outage) produces, and the string rasad must record.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include "tests/engine/engine_fixture.h"
 #include "tests/support/certs.h"
 #include "tests/support/servers.h"
@@ -213,6 +216,40 @@ TEST_F(EngineTest, MissingInterfaceFailsClosedAsProbeError) {
   EXPECT_NE(r.networks[0].probe_error.find("rasadnope0"), std::string::npos);
   EXPECT_TRUE(r.measurements.empty()) << "nothing may be recorded as a network result";
   EXPECT_EQ(server.requests(), 0);
+}
+
+}  // namespace
+}  // namespace rasad::testing
+
+namespace rasad::testing {
+namespace {
+
+TEST_F(EngineTest, FailedEndpointIsMeasuredAgainAfterTheSpacing) {
+  HttpResponse reset;
+  reset.reset_instead = true;
+  HttpServer server(reset);
+  // The "censor" lets go after the first request: the retry must see it.
+  std::thread heal([&] {
+    while (server.requests() < 1) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    server.SetResponse(HttpResponse{});
+  });
+  cfg_.retry_count = 2;
+  cfg_.retry_spacing_ms = 300;
+  CycleReport r = Run({OneEndpoint("127.0.0.1", server.port(), Step::kHttp, false)});
+  heal.join();
+  ASSERT_EQ(r.measurements.size(), 2u) << "one retry, then success: no third attempt";
+  EXPECT_EQ(r.measurements[0].attempt, 0);
+  EXPECT_EQ(r.measurements[0].failure.value_or(""), "connection_reset");
+  EXPECT_EQ(r.measurements[1].attempt, 1);
+  EXPECT_FALSE(r.measurements[1].failure);
+  EXPECT_GE(r.measurements[1].t_start - r.measurements[0].t_end, 300 * 1000);
+  // Both attempts are stored.
+  std::unique_ptr<Store> store;
+  ASSERT_TRUE(Store::OpenReadOnly(cfg_.database, &store).ok());
+  std::vector<Measurement> stored;
+  ASSERT_TRUE(store->LoadMeasurements(r.uid, &stored).ok());
+  ASSERT_EQ(stored.size(), 2u);
+  EXPECT_EQ(stored[1].attempt, 1);
 }
 
 }  // namespace
