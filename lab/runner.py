@@ -53,6 +53,11 @@ def write_config(path, lab, sc, targets_dir, db):
              "", "[dns]", 'timeout = "2s"', "tries = 1", 'transport = "udp"',
              "", "[timeouts]", 'tcp = "3s"', 'tls = "3s"', 'http = "5s"',
              "", "[analysis]", f"public_ranges = {toml_str(PUBLIC_RANGES)}"]
+    # one attempt per endpoint and cycle: the ground truth is per attempt, and rasad's
+    # default retry spacing (2 min) would hold a --once cycle for minutes.
+    # A scenario may set [retries] count/spacing itself.
+    retries = sc.get("retries", {"count": 0})
+    lines += ["", "[retries]"] + [f"{k} = {toml_str(v)}" for k, v in retries.items()]
     for op in sc.get("networks", OPERATORS):
         p = OP[op]
         lines += ["", "[[network]]", f"name = {toml_str(op.lower())}", f"operator = {toml_str('Operator ' + op[-1])}",
