@@ -12,6 +12,7 @@
 #include <iostream>
 #include <memory>
 
+#include "interop/ooni_import.h"
 #include "probe/cli/summary.h"
 #include "probe/config/citizenlab.h"
 #include "probe/config/config.h"
@@ -275,6 +276,16 @@ int main(int argc, char** argv) {
   citizenlab->add_option("-n,--name", import_name, "Target name (default: citizenlab-<file name>)");
   citizenlab->add_option("-o,--output", import_output, "Write here instead of standard output");
 
+  std::vector<std::string> ooni_files;
+  std::string ooni_db, ooni_config;
+  auto* import_cmd = app.add_subcommand("import", "Import measurements made by other tools");
+  import_cmd->require_subcommand(1);
+  auto* ooni = import_cmd->add_subcommand(
+      "ooni", "Import OONI measurement JSON (one object, an array, or JSONL) into the database");
+  ooni->add_option("files", ooni_files, "OONI measurement files")->required();
+  ooni->add_option("--database", ooni_db, "Database (default: the config's)");
+  ooni->add_option("-c,--config", ooni_config, "Config file naming the database");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -290,6 +301,15 @@ int main(int argc, char** argv) {
     rc = RunTargetsCheck(check_config, check_paths);
   } else if (*citizenlab) {
     rc = RunImportCitizenLab(import_file, import_name, import_output);
+  } else if (*ooni) {
+    Config cfg;
+    Status st = LoadConfigOrDefault(ooni_config, &cfg);
+    if (!st.ok()) {
+      std::cerr << st.ToString() << "\n";
+      rc = 2;
+    } else {
+      rc = RunImportOoni(ooni_files, ooni_db.empty() ? cfg.database : ooni_db);
+    }
   }
   ares_library_cleanup();
   curl_global_cleanup();
