@@ -9,6 +9,7 @@ RESOLVER_TECHNIQUES = {
     "dns_servfail": "servfail", "dns_refused": "refused", "dns_noanswer": "noanswer", "dns_drop": "drop",
 }
 SUB = '"down0"'   # operator interface toward its subscribers (the vantage)
+MITM_PORT = 8443  # the operator's TLS interception proxy (tls_mitm)
 
 
 def _hexname(host):
@@ -24,6 +25,7 @@ def _ports(r, default):
 def build(rules, op, lab):
     from rasadlab import OP
     resolver, ipt, fwd, pre, nat, out_extra, nfq, link_down = [], [], [], [], [], [], [], []
+    mitm = None
     sets = []
     v_if = OP[op]["vif"]
     link_up = [v_if]
@@ -115,6 +117,21 @@ def build(rules, op, lab):
             nfq.append(f'protocol_filter ports={",".join(str(p) for p in ports)} seconds={int(r.get("seconds", 60))}')
             ipt.append(["-t", "mangle", "-A", "FORWARD", "-i", "down0", "-p", "tcp", "-m", "multiport",
                         "--dports", ",".join(str(p) for p in ports), "-j", "NFQUEUE", "--queue-num", "0", "--queue-bypass"])
+        elif t == "tls_mitm":
+            # TLS interception: TCP to the ports (optionally only to listed addresses) is
+            # redirected to the operator's proxy (censor/tls_mitm.py), which intercepts the
+            # listed SNIs with a leaf from the national root and splices everything else.
+            snis = r["sni"] if isinstance(r["sni"], list) else [r["sni"]]
+            if mitm is None:
+                mitm = {"port": MITM_PORT, "snis": [], "ca": f"{lab.tmp}/pki/national.pem",
+                        "ca_key": f"{lab.tmp}/pki/national.key", "workdir": f"{lab.tmp}/mitm-{op}",
+                        "days": int(r.get("days", 30))}
+            mitm["snis"] += [s for s in snis if s not in mitm["snis"]]
+            m = f'iifname {SUB}'
+            if "ips" in r:
+                m += " ip daddr { " + ", ".join(r["ips"]) + " }"
+            m += " tcp dport { " + ", ".join(str(p) for p in _ports(r, 443)) + " }"
+            nat.append(m + f" redirect to :{MITM_PORT}")
         else:
             raise ValueError(f"unknown censor technique {t!r} (operator {op})")
     nft = "table inet censor {\n"
@@ -127,4 +144,5 @@ def build(rules, op, lab):
     nft += "  chain c_fwd { type filter hook forward priority 0; policy accept;\n"
     nft += "".join(f"    {x}\n" for x in fwd) + "  }\n}\n"
     return {"nft": nft, "iptables": ipt, "resolver": resolver,
-            "nfq": "\n".join(nfq) + "\n" if nfq else None, "link_down": link_down, "link_up": link_up}
+            "nfq": "\n".join(nfq) + "\n" if nfq else None, "link_down": link_down, "link_up": link_up,
+            "mitm": mitm}

@@ -9,6 +9,7 @@ import sys
 import time
 import tomllib
 
+import checks
 import rasadlab
 from rasadlab import Lab, OP, OPERATORS, PUBLIC_RANGES, log
 
@@ -94,7 +95,8 @@ def observed_fields(ep):
     statuses = sorted({f.get("http_status") for f in ep.get("flows") or [] if f.get("http_status") is not None})
     return {"furthest_step": ep.get("furthest_step"), "failed_step": ep.get("failed_step"),
             "failure": ep.get("failure"), "dns_answers": dns_answers, "dns_failure": dns_fail,
-            "http_status": statuses[0] if len(statuses) == 1 else (statuses or None)}
+            "http_status": statuses[0] if len(statuses) == 1 else (statuses or None),
+            "tls_leaf_subject": sorted({f["tls_leaf_subject"] for f in ep.get("flows") or [] if f.get("tls_leaf_subject")})}
 
 
 def norm(v):
@@ -113,6 +115,7 @@ def compare(sc, cycle, summary):
     exps = [e for e in sc.get("expect", [])
             if e.get("cycle") is None or cycle == e["cycle"] or (isinstance(e["cycle"], list) and cycle in e["cycle"])]
     keys = ("furthest_step", "failed_step", "failure", "dns_answers", "dns_failure", "http_status")
+    shown = keys + ("tls_leaf_subject",)
     for op in sc.get("networks", OPERATORS):
         n = nets.get(op.lower())
         lines.append(f"  {op}:" + (f" probe_error={n.get('probe_error')!r}" if n and n.get("probe_error") else ""))
@@ -136,8 +139,13 @@ def compare(sc, cycle, summary):
                 within = set(e["dns_answers_within"])
                 if not obs["dns_answers"] or not set(obs["dns_answers"]) <= within:
                     diffs.append("dns_answers_within")
-            o = " ".join(f"{k}={obs[k]}" for k in keys if obs[k] not in (None, []))
-            x = " ".join(f"{k}={e[k]}" for k in keys + ("dns_answers_within",) if k in e)
+            if "tls_leaf_subject_contains" in e:
+                # every flow that got a certificate saw a leaf whose subject names this
+                want = e["tls_leaf_subject_contains"]
+                if not obs["tls_leaf_subject"] or not all(want in subj for subj in obs["tls_leaf_subject"]):
+                    diffs.append("tls_leaf_subject_contains")
+            o = " ".join(f"{k}={obs[k]}" for k in shown if obs[k] not in (None, []))
+            x = " ".join(f"{k}={e[k]}" for k in keys + ("dns_answers_within", "tls_leaf_subject_contains") if k in e)
             tag = "ok      " if not diffs else "MISMATCH"
             lines.append(f"    {tag} {key[0]}/{key[1]}\n        observed: {o}\n        expected: {x}")
             if diffs:
@@ -148,7 +156,7 @@ def compare(sc, cycle, summary):
             if key not in checked:
                 obs = observed_fields(ep)
                 lines.append(f"    (unchecked) {key[0]}/{key[1]}: " +
-                             " ".join(f"{k}={obs[k]}" for k in keys if obs[k] not in (None, [])))
+                             " ".join(f"{k}={obs[k]}" for k in shown if obs[k] not in (None, [])))
     return lines, bad
 
 
@@ -217,6 +225,10 @@ def run_scenario(path, args):
         if probe == "auto":
             probe = "rasad" if have_rasad(args.rasad) else "builtin"
         print(f"=== scenario {name} ({os.path.basename(path)}) probe={probe}: {sc.get('description', '').strip()}")
+        if sc.get("control_helper"):
+            why = lab.start_helper(args.rasad)
+            print(f" control helper: {'running at ' + rasadlab.HELPER_URL if why is None else 'NOT STARTED: ' + why}")
+        lab.write_info()
         for chk in sc.get("wire", []):
             pcap = os.path.join(lab.tmp, f"wire-{len(caps)}.pcap")
             p = subprocess.Popen(["ip", "netns", "exec", lab.ns("v"), "tcpdump", "-Z", "root", "--immediate-mode", "-U", "-s0", "-i", chk["interface"],
@@ -250,6 +262,10 @@ def run_scenario(path, args):
             total_bad += bad
             print(f" cycle {cycle}/{cycles} ({secs:.1f}s): {'OK' if not bad else f'{bad} MISMATCH(ES)'}")
             print("\n".join(lines))
+        if sc.get("check"):
+            lines, bad = checks.run_checks(lab, sc)
+            total_bad += bad
+            print("\n".join(lines))
         if caps:
             time.sleep(1.5)
             for p, pcap in caps:
@@ -264,7 +280,8 @@ def run_scenario(path, args):
         total_bad += 1
     finally:
         if args.keep:
-            log(f"--keep: lab left up with prefix {lab.prefix} (tmp {lab.tmp}); remove with: {sys.argv[0]} --sweep")
+            log(f"--keep: lab left up with prefix {lab.prefix} (tmp {lab.tmp}; addresses and URLs in {lab.tmp}/lab.json); "
+                f"remove with: {sys.argv[0]} --sweep")
             input("press enter to tear down")
         lab.down()
     print(f"=== {name}: {'PASS' if not total_bad else 'FAIL'} in {time.time() - t0:.1f}s\n")
