@@ -10,6 +10,7 @@
 #include <string>
 
 #include "control/th_measure.h"
+#include "tests/support/dns_server.h"
 
 namespace rasad::testing {
 
@@ -44,6 +45,12 @@ inline ThOptions FastOptions() {
   o.http_timeout_ms = 1500;
   o.total_timeout_ms = 5000;
   return o;
+}
+
+inline DnsRule KindRule(DnsRule::Kind kind) {
+  DnsRule r;
+  r.kind = kind;
+  return r;
 }
 
 }  // namespace rasad::testing

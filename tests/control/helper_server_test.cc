@@ -4,6 +4,8 @@
 
 #include <curl/curl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <thread>
@@ -210,6 +212,31 @@ TEST_F(HelperServerTest, InvalidOptionsRefuseToStart) {
   o = opts_;
   o.th.resolvers = {"dns.google"};
   EXPECT_FALSE(HelperServer(o).Start().ok());
+}
+
+}  // namespace
+}  // namespace rasad::testing
+
+namespace rasad::testing {
+namespace {
+
+// `rasad helper` in the foreground: SIGTERM ends it cleanly with status 0.
+TEST(RunHelper, StopsOnSigterm) {
+  HelperOptions o;
+  o.listen = "127.0.0.1:0";
+  o.th = FastOptions();
+  int rc = -1;
+  std::thread t([&] { rc = RunHelper(o); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  kill(getpid(), SIGTERM);
+  t.join();
+  EXPECT_EQ(rc, 0);
+}
+
+TEST(RunHelper, BadOptionsExitNonZero) {
+  HelperOptions o;
+  o.listen = "not an address";
+  EXPECT_EQ(RunHelper(o), 1);
 }
 
 }  // namespace

@@ -121,7 +121,7 @@ TEST(HelperPolicy, PrivateDestinationsAreNeverConnected) {
 // while the rest of the request is still served.
 TEST(HelperPolicy, PrivateProbeEndpointsAreSkipped) {
   DnsServer dns;
-  dns.Set("www.example.test", {DnsRule::kNxdomain});
+  dns.Set("www.example.test", KindRule(DnsRule::kNxdomain));
   ThOptions o = FastOptions();
   o.resolvers = {"127.0.0.1:" + std::to_string(dns.port())};
   THResponse r = MeasureForTh(

@@ -156,14 +156,14 @@ TEST_F(ThMeasureTest, ClosedPortAndSecondAddress) {
 }
 
 TEST_F(ThMeasureTest, DnsFailuresUseLegacyStrings) {
-  dns_.Set("nx.example.test", {DnsRule::kNxdomain});
+  dns_.Set("nx.example.test", KindRule(DnsRule::kNxdomain));
   THResponse r = MeasureForTh(Request("https://nx.example.test/"), opts_);
   EXPECT_EQ(r.dns.failure, std::optional<std::string>("dns_name_error"));
   EXPECT_TRUE(r.dns.addrs.empty());
   EXPECT_EQ(r.http_request.failure, std::optional<std::string>("dns_lookup_error"));
   EXPECT_EQ(r.http_request.body_length, -1);
 
-  dns_.Set("sf.example.test", {DnsRule::kServfail});
+  dns_.Set("sf.example.test", KindRule(DnsRule::kServfail));
   r = MeasureForTh(Request("https://sf.example.test/"), opts_);
   EXPECT_EQ(r.dns.failure, std::optional<std::string>("dns_server_failure"));
 
@@ -174,7 +174,7 @@ TEST_F(ThMeasureTest, DnsFailuresUseLegacyStrings) {
   EXPECT_FALSE(r.dns.failure);  // dns_no_answer: null failure, no addrs
   EXPECT_TRUE(r.dns.addrs.empty());
 
-  dns_.Set("drop.example.test", {DnsRule::kDrop});
+  dns_.Set("drop.example.test", KindRule(DnsRule::kDrop));
   r = MeasureForTh(Request("https://drop.example.test/"), opts_);
   EXPECT_EQ(r.dns.failure, std::optional<std::string>("unknown_error"));  // timeout
 }

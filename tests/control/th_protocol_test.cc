@@ -206,7 +206,10 @@ TEST(ThProtocol, UrlParsing) {
   // process locale, which a service cannot rely on).
   EXPECT_TRUE(ParseThUrl("http://xn--bcher-kva.example/", &u).ok());
   EXPECT_EQ(u.host, "xn--bcher-kva.example");
-  EXPECT_FALSE(ParseThUrl("http://b\xc3\xbccher.example/", &u).ok());
+  EXPECT_FALSE(ParseThUrl("http://b\xc3\xbc"
+                          "cher.example/",
+                          &u)
+                   .ok());
 }
 
 TEST(ThProtocol, RedirectResolution) {
