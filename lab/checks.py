@@ -141,6 +141,14 @@ def check_helper(lab, op, chk, tag):
             got = (resp.get("tcp_connect") or {}).get(k, {})
             ok = ok and got.get("status") == want
             what += f" tcp_connect[{k}].status={got.get('status')}"
+        if "expect_http_status" in chk:   # the helper's own fetch of the URL (its DNS + TLS + HTTP)
+            got = (resp.get("http_request") or {}).get("status_code")
+            ok = ok and got == chk["expect_http_status"]
+            what += f" http_request.status_code={got}"
+        if "expect_dns_addrs" in chk:
+            got = sorted((resp.get("dns") or {}).get("addrs") or [])
+            ok = ok and got == sorted(chk["expect_dns_addrs"])
+            what += f" dns.addrs={got}"
     except ValueError:
         ok, what = False, f"curl rc={r.returncode} HTTP {code.decode(errors='replace')} {body[:200]!r}"
     return [f"  check {'ok      ' if ok else 'MISMATCH'} {op} control_helper {HELPER_URL}: {what}"], int(not ok)
