@@ -12,7 +12,9 @@
 #include <iostream>
 #include <memory>
 
+#include "control/helper_cli.h"
 #include "interop/ooni_import.h"
+#include "probe/capture/pcap_file.h"
 #include "probe/cli/summary.h"
 #include "probe/config/citizenlab.h"
 #include "probe/config/config.h"
@@ -286,6 +288,16 @@ int main(int argc, char** argv) {
   ooni->add_option("--database", ooni_db, "Database (default: the config's)");
   ooni->add_option("-c,--config", ooni_config, "Config file naming the database");
 
+  rasad::HelperOptions helper_opts;
+  auto* helper = rasad::AddHelperCommand(&app, &helper_opts);
+
+  std::string pcap_path;
+  auto* pcap_cmd = app.add_subcommand("pcap", "Work with packet captures");
+  pcap_cmd->require_subcommand(1);
+  auto* pcap_analyze = pcap_cmd->add_subcommand(
+      "analyze", "Run the injection detectors on a pcap/pcapng file and print the findings");
+  pcap_analyze->add_option("file", pcap_path, "Capture file (pcap or pcapng)")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -301,6 +313,10 @@ int main(int argc, char** argv) {
     rc = RunTargetsCheck(check_config, check_paths);
   } else if (*citizenlab) {
     rc = RunImportCitizenLab(import_file, import_name, import_output);
+  } else if (*helper) {
+    rc = rasad::RunHelper(helper_opts);
+  } else if (*pcap_analyze) {
+    rc = rasad::capture::AnalyzePcapFile(pcap_path, std::cout, std::cerr);
   } else if (*ooni) {
     Config cfg;
     Status st = LoadConfigOrDefault(ooni_config, &cfg);
