@@ -60,6 +60,8 @@ def curl(lab, op, args, timeout=8):
 def check_doh(lab, op, chk, tag):
     name = chk.get("name", "www.clubhouseapi.com")
     want = sorted(chk.get("answers", []))
+    if not lab.doh:
+        return [f"  check MISMATCH {op} doh: dnsdist is not installed (apt-get install dnsdist)"], 1
     lines, bad = [], 0
     methods = chk.get("methods", ["get", "post"])
     for method in methods:
