@@ -391,8 +391,29 @@ Status LoadConfig(const std::string& path, Config* out) {
   if (!s.ok()) return s;
   if (t != nullptr) {
     const std::string p = "[analysis] ";
-    s = CheckKeys(f, *t, p, {"public_ranges"});
+    s = CheckKeys(f, *t, p,
+                  {"public_ranges", "fingerprints", "ooni_dns_fingerprints",
+                   "ooni_http_fingerprints", "censoredplanet_blockpages",
+                   "censoredplanet_false_positives", "control_helpers"});
     if (!s.ok()) return s;
+    for (auto [key, dest] : std::initializer_list<std::pair<const char*, std::string*>>{
+             {"fingerprints", &c.fingerprints},
+             {"ooni_dns_fingerprints", &c.ooni_dns_fingerprints},
+             {"ooni_http_fingerprints", &c.ooni_http_fingerprints},
+             {"censoredplanet_blockpages", &c.censoredplanet_blockpages},
+             {"censoredplanet_false_positives", &c.censoredplanet_false_positives}}) {
+      s = cfgutil::GetString(f, *t, p, key, dest, &found, &line);
+      if (!s.ok()) return s;
+    }
+    std::vector<int> helper_lines;
+    s = GetStringArray(f, *t, p, "control_helpers", &c.control_helpers, &helper_lines, &found,
+                       &line);
+    if (!s.ok()) return s;
+    for (size_t i = 0; i < c.control_helpers.size(); ++i) {
+      const std::string& u = c.control_helpers[i];
+      if (u.rfind("http://", 0) != 0 && u.rfind("https://", 0) != 0)
+        return Fail(f, helper_lines[i], p + "control helper " + Quote(u) + " must be an http(s) URL");
+    }
     s = GetStringArray(f, *t, p, "public_ranges", &c.public_ranges, &lines, &found, &line);
     if (!s.ok()) return s;
     for (size_t i = 0; i < c.public_ranges.size(); ++i) {

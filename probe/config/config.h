@@ -51,6 +51,18 @@ struct Config {
   // CIDRs the classifier treats as public although they are bogons (the lab's
   // TEST-NET hosts). Empty outside the lab. Stored; used by analysis/.
   std::vector<std::string> public_ranges;
+  // Fingerprint files (docs/FINGERPRINTS.md). rasad's own file recognises
+  // Iran's filter; the third-party files are optional and read from where
+  // the volunteer keeps them ("" = not used).
+  std::string fingerprints = "targets/fingerprints/rasad.toml";
+  std::string ooni_dns_fingerprints;
+  std::string ooni_http_fingerprints;
+  std::string censoredplanet_blockpages;
+  std::string censoredplanet_false_positives;
+  // Control helpers speaking OONI's test-helper protocol (docs/HELPER.md),
+  // asked once per endpoint per cycle; their answers are stored as the
+  // network "control". Empty = no helper.
+  std::vector<std::string> control_helpers;
 };
 
 // Loads and validates a config file. Errors: Status::Invalid("file:line: msg").

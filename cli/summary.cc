@@ -1,4 +1,4 @@
-#include "probe/cli/summary.h"
+#include "cli/summary.h"
 
 #include <algorithm>
 #include <iomanip>
@@ -29,10 +29,27 @@ std::string Detail(const Measurement& m) {
   return out;
 }
 
+const Verdict* FindVerdict(const std::vector<Verdict>& vs, const Measurement& m) {
+  for (const Verdict& v : vs)
+    if (v.network == m.network && v.target == m.target && v.endpoint == m.endpoint) return &v;
+  return nullptr;
+}
+
+std::string VerdictText(const Verdict* v) {
+  if (!v) return "-";
+  return v->confidence.empty() ? v->verdict : v->verdict + " (" + v->confidence + ")";
+}
+
+// The last attempt of each endpoint (retries replace earlier attempts in the table).
 std::vector<const Measurement*> Sorted(const CycleReport& r, const std::string& network) {
+  std::map<std::pair<std::string, std::string>, const Measurement*> last;
+  for (const Measurement& m : r.measurements) {
+    if (m.network != network) continue;
+    const Measurement*& slot = last[{m.target, m.endpoint}];
+    if (!slot || m.attempt >= slot->attempt) slot = &m;
+  }
   std::vector<const Measurement*> v;
-  for (const Measurement& m : r.measurements)
-    if (m.network == network) v.push_back(&m);
+  for (auto& [k, m] : last) v.push_back(m);
   std::sort(v.begin(), v.end(), [](const Measurement* a, const Measurement* b) {
     return std::tie(a->control, a->target, a->endpoint) <
            std::tie(b->control, b->target, b->endpoint);
@@ -42,7 +59,8 @@ std::vector<const Measurement*> Sorted(const CycleReport& r, const std::string& 
 
 }  // namespace
 
-void PrintCycleTable(const CycleReport& report, std::ostream& out) {
+void PrintCycleTable(const CycleReport& report, const std::vector<Verdict>& verdicts,
+                     std::ostream& out) {
   out << "cycle " << report.uid << " " << report.status << " ("
       << (report.finished_at - report.started_at) / 1000 << " ms, ~" << report.bytes_sent
       << " bytes sent, ~" << report.bytes_received << " received)\n";
@@ -57,20 +75,23 @@ void PrintCycleTable(const CycleReport& report, std::ostream& out) {
       continue;
     }
     out << "  " << std::left << std::setw(24) << "TARGET" << std::setw(14) << "ENDPOINT"
-        << std::setw(8) << "REACHED" << std::setw(7) << "FAILED" << std::setw(26) << "FAILURE"
-        << "DETAIL\n";
+        << std::setw(8) << "REACHED" << std::setw(7) << "FAILED" << std::setw(26) << "FAILURE";
+    if (!verdicts.empty()) out << std::setw(30) << "VERDICT";
+    out << "DETAIL\n";
     for (const Measurement* m : Sorted(report, net.config.name)) {
       std::string target = m->target + (m->control ? " (ctl)" : "");
       out << "  " << std::left << std::setw(24) << target << std::setw(14) << m->endpoint
           << std::setw(8) << StepOrDash(m->furthest_step) << std::setw(7)
-          << StepOrDash(m->failed_step) << std::setw(26) << m->failure.value_or("-") << Detail(*m)
+          << StepOrDash(m->failed_step) << std::setw(26) << m->failure.value_or("-");
+      if (!verdicts.empty()) out << std::setw(30) << VerdictText(FindVerdict(verdicts, *m));
+      out << Detail(*m) << (m->attempt > 0 ? " [retry " + std::to_string(m->attempt) + "]" : "")
           << "\n";
     }
   }
   if (!report.store_error.empty()) out << "\nstorage error: " << report.store_error << "\n";
 }
 
-nlohmann::json CycleSummaryJson(const CycleReport& report) {
+nlohmann::json CycleSummaryJson(const CycleReport& report, const std::vector<Verdict>& verdicts) {
   using nlohmann::json;
   auto opt = [](const std::optional<std::string>& s) -> json { return s ? json(*s) : json(); };
   auto step = [](const std::optional<Step>& s) -> json { return s ? json(StepName(*s)) : json(); };
@@ -100,6 +121,12 @@ nlohmann::json CycleSummaryJson(const CycleReport& report) {
       e["failed_step"] = step(m->failed_step);
       e["failure"] = opt(m->failure);
       e["probe_error"] = m->probe_error;
+      e["attempt"] = m->attempt;
+      if (const Verdict* v = FindVerdict(verdicts, *m)) {
+        e["verdict"] = v->verdict;
+        e["confidence"] = v->confidence;
+        e["rule"] = v->rule;
+      }
       e["dns"] = json::array();
       std::map<std::string, json> flows;
       std::vector<std::string> order;
@@ -138,6 +165,33 @@ nlohmann::json CycleSummaryJson(const CycleReport& report) {
     j["networks"].push_back(n);
   }
   return j;
+}
+
+}  // namespace rasad
+
+namespace rasad {
+
+void PrintVerdictTable(const std::vector<Verdict>& verdicts, std::ostream& out) {
+  std::string network;
+  for (const Verdict& v : verdicts) {
+    if (v.network != network) {
+      network = v.network;
+      out << "\nnetwork " << network << "\n  " << std::left << std::setw(24) << "TARGET"
+          << std::setw(14) << "ENDPOINT" << std::setw(30) << "VERDICT"
+          << "RULE\n";
+    }
+    out << "  " << std::left << std::setw(24) << v.target << std::setw(14) << v.endpoint
+        << std::setw(30) << VerdictText(&v) << v.rule << "\n";
+  }
+  out << "\napps per network:\n";
+  for (const AppRollup& r : RollupByApp(verdicts)) {
+    out << "  " << std::left << std::setw(14) << r.network << std::setw(24) << r.target << r.status;
+    if (r.status == "partial") {
+      out << ":";
+      for (const auto& [e, v] : r.endpoints) out << " " << e << "=" << v;
+    }
+    out << "\n";
+  }
 }
 
 }  // namespace rasad

@@ -12,10 +12,11 @@
 #include <iostream>
 #include <memory>
 
+#include "analysis/analyzer.h"
+#include "cli/summary.h"
 #include "control/helper_cli.h"
 #include "interop/ooni_import.h"
 #include "probe/capture/pcap_file.h"
-#include "probe/cli/summary.h"
 #include "probe/config/citizenlab.h"
 #include "probe/config/config.h"
 #include "probe/config/targets.h"
@@ -50,6 +51,7 @@ struct Loaded {
   Config config;
   std::vector<Target> targets;
   std::shared_ptr<TrustStore> trust;
+  std::shared_ptr<Analyzer> analyzer;
 };
 
 Status LoadAll(const ProbeOptions& o, Loaded* out) {
@@ -62,6 +64,11 @@ Status LoadAll(const ProbeOptions& o, Loaded* out) {
   if (l.targets.empty()) return Status::Invalid("no targets found in the configured target paths");
   st = TrustStore::Create(l.config.ca_file, &l.trust);
   if (!st.ok()) return st;
+  std::unique_ptr<Analyzer> analyzer;
+  st = Analyzer::Create(l.config, &analyzer);
+  if (!st.ok()) return st;
+  for (const std::string& w : analyzer->warnings()) Log(w);
+  l.analyzer = std::move(analyzer);
   *out = std::move(l);
   return Status::Ok();
 }
@@ -143,12 +150,16 @@ int RunProbe(const ProbeOptions& opts) {
       Log("cycle failed: " + st.ToString());
       if (opts.once) return 1;
     } else {
-      if (!opts.quiet) PrintCycleTable(report, std::cout);
+      // Judgement comes after the observations are safely stored.
+      std::vector<Verdict> verdicts = cur.analyzer->Classify(report.measurements);
+      Status vs = WriteVerdicts(store.get(), report.uid, verdicts);
+      if (!vs.ok()) Log("cannot store verdicts: " + vs.ToString());
+      if (!opts.quiet) PrintCycleTable(report, verdicts, std::cout);
       std::cout.flush();
       if (!report.store_error.empty()) Log("storage error: " + report.store_error);
       if (!opts.summary_json.empty()) {
         std::ofstream f(opts.summary_json);
-        f << CycleSummaryJson(report).dump(2) << "\n";
+        f << CycleSummaryJson(report, verdicts).dump(2) << "\n";
         if (!f) Log("cannot write " + opts.summary_json);
       }
     }
@@ -206,6 +217,59 @@ int RunTargetsCheck(const std::string& config_path, std::vector<std::string> pat
     return 0;
   }
   return 1;
+}
+
+int RunClassify(const std::string& config_path, const std::string& database,
+                const std::string& cycle, bool all, bool quiet) {
+  Config cfg;
+  Status st = LoadConfigOrDefault(config_path, &cfg);
+  if (!st.ok()) {
+    std::cerr << st.ToString() << "\n";
+    return 2;
+  }
+  std::unique_ptr<Analyzer> analyzer;
+  st = Analyzer::Create(cfg, &analyzer);
+  if (!st.ok()) {
+    std::cerr << st.ToString() << "\n";
+    return 2;
+  }
+  std::unique_ptr<Store> store;
+  st = Store::Open(database.empty() ? cfg.database : database, &store);
+  if (!st.ok()) {
+    std::cerr << st.ToString() << "\n";
+    return 1;
+  }
+  std::vector<std::string> cycles;
+  if (all) {
+    st = ListCycles(*store, &cycles);
+  } else if (!cycle.empty()) {
+    cycles = {cycle};
+  } else {
+    std::string last;
+    st = store->LatestCycleUid(&last);
+    cycles = {last};
+  }
+  if (!st.ok()) {
+    std::cerr << st.ToString() << "\n";
+    return 1;
+  }
+  size_t total = 0;
+  for (const std::string& uid : cycles) {
+    std::vector<Verdict> verdicts;
+    st = analyzer->ClassifyStored(store.get(), uid, &verdicts);
+    if (!st.ok()) {
+      std::cerr << "cycle " << uid << ": " << st.ToString() << "\n";
+      return 1;
+    }
+    total += verdicts.size();
+    if (!quiet && (!all || cycles.size() == 1)) {
+      std::cout << "cycle " << uid;
+      PrintVerdictTable(verdicts, std::cout);
+    }
+  }
+  std::cerr << "classified " << cycles.size() << " cycle(s), " << total << " verdict(s) with "
+            << ClassifierVersion() << "\n";
+  return 0;
 }
 
 int RunImportCitizenLab(const std::string& file, std::string name, const std::string& output) {
@@ -278,6 +342,16 @@ int main(int argc, char** argv) {
   citizenlab->add_option("-n,--name", import_name, "Target name (default: citizenlab-<file name>)");
   citizenlab->add_option("-o,--output", import_output, "Write here instead of standard output");
 
+  std::string cls_config, cls_db, cls_cycle;
+  bool cls_all = false, cls_quiet = false;
+  auto* classify = app.add_subcommand(
+      "classify", "Recompute verdicts from stored observations (latest cycle by default)");
+  classify->add_option("-c,--config", cls_config, "Config file (fingerprints, public ranges)");
+  classify->add_option("--database", cls_db, "Database (default: the config's)");
+  classify->add_option("--cycle", cls_cycle, "Cycle uid to classify");
+  classify->add_flag("--all", cls_all, "Classify every cycle in the database");
+  classify->add_flag("-q,--quiet", cls_quiet, "Do not print the verdict table");
+
   std::vector<std::string> ooni_files;
   std::string ooni_db, ooni_config;
   auto* import_cmd = app.add_subcommand("import", "Import measurements made by other tools");
@@ -313,6 +387,8 @@ int main(int argc, char** argv) {
     rc = RunTargetsCheck(check_config, check_paths);
   } else if (*citizenlab) {
     rc = RunImportCitizenLab(import_file, import_name, import_output);
+  } else if (*classify) {
+    rc = RunClassify(cls_config, cls_db, cls_cycle, cls_all, cls_quiet);
   } else if (*helper) {
     rc = rasad::RunHelper(helper_opts);
   } else if (*pcap_analyze) {
