@@ -15,6 +15,7 @@
 #include "analysis/analyzer.h"
 #include "cli/summary.h"
 #include "control/helper_cli.h"
+#include "control/th_source.h"
 #include "interop/ooni_import.h"
 #include "probe/capture/pcap_file.h"
 #include "probe/config/citizenlab.h"
@@ -145,6 +146,17 @@ int RunProbe(const ProbeOptions& opts) {
     CycleReport report;
     Cycle cycle(&loop, cur.config, cur.targets, store.get(), cur.trust);
     cycle.SetLogger(Log);
+    std::unique_ptr<ThControlSource> control;
+    if (!cur.config.control_helpers.empty()) {
+      control =
+          std::make_unique<ThControlSource>(&loop, cur.config.control_helpers, cur.config.ca_file);
+      Status cs = control->Init();
+      if (cs.ok()) {
+        cycle.SetControlSource(control.get());
+      } else {
+        Log("control helpers unavailable: " + cs.ToString());
+      }
+    }
     st = cycle.Run([&] { return stop; }, &report);
     if (!st.ok()) {
       Log("cycle failed: " + st.ToString());
@@ -220,7 +232,8 @@ int RunTargetsCheck(const std::string& config_path, std::vector<std::string> pat
 }
 
 int RunClassify(const std::string& config_path, const std::string& database,
-                const std::string& cycle, bool all, bool quiet) {
+                const std::string& cycle, bool all, bool quiet,
+                const std::vector<std::string>* only = nullptr) {
   Config cfg;
   Status st = LoadConfigOrDefault(config_path, &cfg);
   if (!st.ok()) {
@@ -240,7 +253,9 @@ int RunClassify(const std::string& config_path, const std::string& database,
     return 1;
   }
   std::vector<std::string> cycles;
-  if (all) {
+  if (only) {
+    cycles = *only;  // e.g. the cycles `import ooni` just wrote
+  } else if (all) {
     st = ListCycles(*store, &cycles);
   } else if (!cycle.empty()) {
     cycles = {cycle};
@@ -400,7 +415,14 @@ int main(int argc, char** argv) {
       std::cerr << st.ToString() << "\n";
       rc = 2;
     } else {
-      rc = RunImportOoni(ooni_files, ooni_db.empty() ? cfg.database : ooni_db);
+      const std::string db = ooni_db.empty() ? cfg.database : ooni_db;
+      std::vector<std::string> imported;
+      rc = RunImportOoni(ooni_files, db, &imported);
+      // Verdicts right away for what was imported (as `rasad classify` would).
+      if (!imported.empty()) {
+        int crc = RunClassify(ooni_config, db, "", false, true, &imported);
+        if (rc == 0) rc = crc;
+      }
     }
   }
   ares_library_cleanup();

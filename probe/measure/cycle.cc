@@ -62,6 +62,17 @@ void WireBytes(const Observation& o, int64_t* sent, int64_t* received) {
   }
 }
 
+std::string ControlUrl(const Endpoint& e) {
+  if (e.last_step < Step::kTls || e.hosts.empty() || e.ports.empty()) return "";
+  std::string host = e.sni.empty() ? e.hosts[0] : e.sni;
+  if (IsIpLiteral(host)) return "";
+  bool https = e.tls;
+  int port = e.ports[0];
+  std::string url = std::string(https ? "https://" : "http://") + host;
+  if (port != (https ? 443 : 80)) url += ":" + std::to_string(port);
+  return url + (e.last_step == Step::kHttp ? e.path : "/");
+}
+
 Cycle::Cycle(EventLoop* loop, const Config& config, const std::vector<Target>& targets,
              Store* store, std::shared_ptr<TrustStore> trust)
     : loop_(loop), config_(config), targets_(targets), store_(store), trust_(std::move(trust)) {}
@@ -164,11 +175,47 @@ Status Cycle::Run(const std::function<bool()>& stop, CycleReport* report) {
     }
   };
 
+  // The control's view, once per web endpoint, alongside the measurements.
+  size_t pending_controls = 0;
+  if (control_) {
+    for (const Target& t : targets_) {
+      for (const Endpoint& e : t.endpoints) {
+        std::string url = ControlUrl(e);
+        if (url.empty()) continue;
+        ++pending_controls;
+        control_->Request(url,
+                          [&, tp = &t, ep = &e](std::vector<Observation> obs, std::string error) {
+                            --pending_controls;
+                            Measurement m;
+                            m.uid = NewUid();
+                            m.cycle_uid = report->uid;
+                            m.network = kControlNetwork;
+                            m.target = tp->name;
+                            m.target_version = tp->version;
+                            m.endpoint = ep->name;
+                            m.control = tp->control;
+                            m.control_kind = tp->control_kind;
+                            m.t_start = obs.empty() ? WallMicros() : obs.front().t_start;
+                            m.t_end = WallMicros();
+                            m.observations = std::move(obs);
+                            SummariseMeasurement(*ep, &m);
+                            if (!error.empty()) m.probe_error = "control helper: " + error;
+                            if (store_) {
+                              Status s = store_->WriteMeasurement(m);
+                              if (!s.ok() && report->store_error.empty())
+                                report->store_error = s.ToString();
+                            }
+                            report->measurements.push_back(std::move(m));
+                          });
+      }
+    }
+  }
+
   bool aborted = false;
   launch();
   bool told = false;
-  while (!running.empty() || pending_retries > 0 || !queue.empty()) {
-    if (running.empty() && queue.empty() && !told && log_) {
+  while (!running.empty() || pending_retries > 0 || !queue.empty() || pending_controls > 0) {
+    if (running.empty() && queue.empty() && pending_retries > 0 && !told && log_) {
       told = true;  // only retries left: say why nothing seems to happen
       log_(std::to_string(pending_retries) + " failed endpoint(s) will be measured again in " +
            std::to_string(config_.retry_spacing_ms / 1000) +
@@ -183,6 +230,7 @@ Status Cycle::Run(const std::function<bool()>& stop, CycleReport* report) {
     launch();
   }
   for (EventLoop::TimerId t : retry_timers) loop_->CancelTimer(t);
+  if (control_ && pending_controls > 0) control_->CancelAll();
   running.clear();  // abandons in-flight work when stopping
   retired.clear();
 

@@ -11,6 +11,7 @@
 #include "probe/config/config.h"
 #include "probe/config/targets.h"
 #include "probe/loop/event_loop.h"
+#include "probe/measure/control_source.h"
 #include "probe/measure/endpoint_job.h"
 #include "probe/store/store.h"
 
@@ -30,6 +31,13 @@ struct CycleReport {
 // resolvers (configured or the system's). The default route when none.
 std::vector<NetworkRuntime> ResolveNetworks(const Config& config);
 
+// The network name under which control results are stored.
+inline constexpr const char* kControlNetwork = "control";
+
+// The URL a control helper is asked about for a web endpoint ("" for
+// endpoints that stop before TLS or use IP literals only).
+std::string ControlUrl(const Endpoint& e);
+
 // Bytes on the wire for one observation: payload plus IP/UDP/TCP headers.
 void WireBytes(const Observation& o, int64_t* sent, int64_t* received);
 
@@ -44,9 +52,12 @@ class Cycle {
   Status Run(const std::function<bool()>& stop, CycleReport* report);
   // Progress messages for a person watching (e.g. "retrying in 2m").
   void SetLogger(std::function<void(const std::string&)> log) { log_ = std::move(log); }
+  // Asks `source` about every web endpoint once per cycle (not owned).
+  void SetControlSource(ControlSource* source) { control_ = source; }
 
  private:
   std::function<void(const std::string&)> log_;
+  ControlSource* control_ = nullptr;
   EventLoop* loop_;
   const Config& config_;
   const std::vector<Target>& targets_;
