@@ -282,6 +282,7 @@ int RunClassify(const std::string& config_path, const std::string& database,
       PrintVerdictTable(verdicts, std::cout);
     }
   }
+  std::cout.flush();
   std::cerr << "classified " << cycles.size() << " cycle(s), " << total << " verdict(s) with "
             << ClassifierVersion() << "\n";
   return 0;

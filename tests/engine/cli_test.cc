@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -61,13 +62,14 @@ class CliTest : public ::testing::Test {
               "]\n\n[[endpoint]]\nname = \"gone\"\n"
               "hosts = [\"gone.test\"]\nsteps = \"dns\"\n");
     std::string cfg = dir_ + "/rasad.toml";
-    Write(cfg, "database = \"" + dir_ + "/rasad.db\"\ntargets = [\"" + targets +
-                   "\"]\ninterval = \"" + interval +
-                   "\"\njitter = \"0s\"\nipv6 = false\n"
-                   "[dns]\ntimeout = \"500ms\"\ntries = 1\n[retries]\ncount = "
-                   "0\n\n[[network]]\nname = \"opA\"\n"
-                   "operator = \"Operator A\"\ninterface = \"lo\"\nresolvers = [\"127.0.0.1:" +
-                   std::to_string(dns_port) + "\"]\n");
+    Write(cfg,
+          "database = \"" + dir_ + "/rasad.db\"\ntargets = [\"" + targets + "\"]\ninterval = \"" +
+              interval +
+              "\"\njitter = \"0s\"\nipv6 = false\n"
+              "[dns]\ntimeout = \"500ms\"\ntries = 1\n[retries]\ncount = "
+              "0\n[analysis]\npublic_ranges = [\"127.0.0.0/8\"]\n\n[[network]]\nname = \"opA\"\n"
+              "operator = \"Operator A\"\ninterface = \"lo\"\nresolvers = [\"127.0.0.1:" +
+              std::to_string(dns_port) + "\"]\n");
     return cfg;
   }
 
@@ -236,6 +238,51 @@ TEST_F(CliTest, KillNineKeepsEveryCompletedCycle) {
   ASSERT_TRUE(Store::Open(db, &store).ok());
   EXPECT_TRUE(store->CheckIntegrity().ok());
   EXPECT_GE(CountCycles(db, "complete"), complete);
+}
+
+}  // namespace
+}  // namespace rasad::testing
+
+namespace rasad::testing {
+namespace {
+
+TEST_F(CliTest, ClassifyReproducesTheVerdictsStoredByTheProbe) {
+  ServeNames();
+  std::string cfg = WriteConfig(dns_.port());
+  Result r = Run("probe --once --config " + cfg + " --summary-json " + dir_ + "/s.json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto summary = nlohmann::json::parse(Slurp(dir_ + "/s.json"));
+  std::map<std::string, std::string> by_probe;
+  for (const auto& e : summary["networks"][0]["endpoints"])
+    by_probe[e["endpoint"].get<std::string>()] = e.value("verdict", "");
+  ASSERT_EQ(by_probe.size(), 2u);
+  EXPECT_EQ(by_probe["web"], "ok");
+  // NXDOMAIN on the only operator, no control: not enough to call it blocking.
+  EXPECT_EQ(by_probe["gone"], "inconclusive");
+
+  // Stored verdicts, before and after recomputation, are the same.
+  auto stored = [&] {
+    std::unique_ptr<Store> store;
+    EXPECT_TRUE(Store::OpenReadOnly(dir_ + "/rasad.db", &store).ok());
+    sqlite3_stmt* st = nullptr;
+    sqlite3_prepare_v2(store->handle(),
+                       "SELECT endpoint || '=' || verdict || '/' || rule FROM verdicts "
+                       "ORDER BY endpoint",
+                       -1, &st, nullptr);
+    std::vector<std::string> rows;
+    while (sqlite3_step(st) == SQLITE_ROW)
+      rows.push_back(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)));
+    sqlite3_finalize(st);
+    return rows;
+  };
+  std::vector<std::string> before = stored();
+  ASSERT_EQ(before.size(), 2u);
+  r = Run("classify --config " + cfg);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("apps per network"), std::string::npos) << r.out;
+  EXPECT_EQ(stored(), before);
+  for (const auto& [endpoint, verdict] : by_probe)
+    EXPECT_NE(r.out.find(verdict), std::string::npos) << endpoint;
 }
 
 }  // namespace
