@@ -274,13 +274,15 @@ void Detector::Add(const Packet& p) {
     case Transport::kTcp:
       ++stats_.tcp_packets;
       state_->AddTcp(p, thresholds_, &stats_);
-      if (p.payload_len > 0 && (p.tcp.sport == 53 || p.tcp.dport == 53)) {
+      if (p.payload_len > 0 &&
+          (IsDnsPort(thresholds_, p.tcp.sport) || IsDnsPort(thresholds_, p.tcp.dport))) {
         state_->AddDns(p, thresholds_, &stats_);
       }
       break;
     case Transport::kUdp:
       ++stats_.udp_packets;
-      if (p.udp.sport == 53 || p.udp.dport == 53) state_->AddDns(p, thresholds_, &stats_);
+      if (IsDnsPort(thresholds_, p.udp.sport) || IsDnsPort(thresholds_, p.udp.dport))
+        state_->AddDns(p, thresholds_, &stats_);
       break;
     case Transport::kIcmp:
     case Transport::kIcmp6:
@@ -415,7 +417,7 @@ void Detector::State::AddDns(const Packet& p, const Thresholds& th, DetectorStat
       continue;
     }
     uint8_t proto = tcp ? 6 : 17;
-    if (!m.qr && p.DstPort() == 53) {
+    if (!m.qr && IsDnsPort(th, p.DstPort())) {
       ++stats->dns_queries;
       auto q = std::make_unique<DnsQuery>();
       q->t = p.ts_ns;
@@ -436,7 +438,7 @@ void Detector::State::AddDns(const Packet& p, const Thresholds& th, DetectorStat
       }
       query_order.push_back(q.get());
       queries[{proto, q->client, m.id}].push_back(std::move(q));
-    } else if (m.qr && p.SrcPort() == 53) {
+    } else if (m.qr && IsDnsPort(th, p.SrcPort())) {
       ++stats->dns_responses;
       auto it = queries.find({proto, {p.dst, p.DstPort()}, m.id});
       DnsQuery* match = nullptr;
@@ -989,6 +991,12 @@ std::vector<Finding> Detector::Finish() {
   std::stable_sort(out.begin(), out.end(),
                    [](const Finding& a, const Finding& b) { return a.t_ns < b.t_ns; });
   return out;
+}
+
+bool IsDnsPort(const Thresholds& thresholds, uint16_t port) {
+  for (uint16_t p : thresholds.dns_ports)
+    if (p == port) return true;
+  return false;
 }
 
 std::string FormatFinding(const Finding& f, int64_t t0_ns) {

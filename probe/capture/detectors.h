@@ -60,6 +60,10 @@ struct Thresholds {
   // (tcp_v4_send_reset) carry window 0 and no options, and RFC 7323 §3.2
   // exempts RSTs from carrying timestamps.
   bool count_rst_header_hints = false;
+  // Server ports treated as DNS (a query goes to one, a response comes from
+  // one). 53 by default; the live capture adds the configured resolvers'
+  // ports (a resolver on 5353 or a lab resolver on an ephemeral port).
+  std::vector<uint16_t> dns_ports = {53};
   // Memory bounds per capture.
   size_t max_flows = 200000;
   size_t max_segments_per_flow = 20000;
@@ -102,6 +106,9 @@ class Detector {
   DetectorStats stats_;
   std::unique_ptr<State> state_;
 };
+
+// True when port is one of thresholds.dns_ports.
+bool IsDnsPort(const Thresholds& thresholds, uint16_t port);
 
 // One human-readable line (plus an indented details line) per finding.
 std::string FormatFinding(const Finding& finding, int64_t t0_ns);
