@@ -82,9 +82,10 @@ void AddressRewriter::AddAddress(const IpAddr& addr) {
 
 bool AddressRewriter::AddAddressText(const std::string& text) {
   IpAddr a;
-  std::string plain = text.substr(0, text.find('%'));
-  if (!plain.empty() && plain.front() == '[' && plain.back() == ']')
+  std::string plain = text;
+  if (plain.size() >= 2 && plain.front() == '[' && plain.back() == ']')
     plain = plain.substr(1, plain.size() - 2);
+  plain = plain.substr(0, plain.find('%'));  // scope ("fe80::1%eth0")
   if (!ParseIpAddr(plain, &a)) return false;
   AddAddress(a);
   return true;
