@@ -1,7 +1,8 @@
 // ThControlSource: the probe's ControlSource backed by control helpers that
 // speak OONI's test-helper protocol (rasad's own `rasad helper`, or OONI's).
 // POSTs on the probe's event loop through its own curl multi handle; tries
-// the helpers in order until one answers.
+// the helpers in order until one answers. When none does, falls back to DNS
+// over HTTPS (RFC 8484) against foreign resolvers: a DNS-only control.
 #pragma once
 
 #include <curl/curl.h>
@@ -22,7 +23,7 @@ class ThControlSource : public ControlSource {
   // `helpers`: base URLs, tried in order. `ca_file`: extra trust anchors for
   // https helpers (e.g. the lab CA), "" for the system store only.
   ThControlSource(EventLoop* loop, std::vector<std::string> helpers, std::string ca_file,
-                  int64_t timeout_ms = 60000);
+                  int64_t timeout_ms = 60000, std::vector<std::string> doh_resolvers = {});
   ~ThControlSource() override;
   Status Init();
 
@@ -32,10 +33,12 @@ class ThControlSource : public ControlSource {
  private:
   struct Call;
   void Try(Call* call);
+  void TryDoh(Call* call);
   void Finish(Call* call, std::vector<Observation> obs, std::string error);
 
   EventLoop* loop_;
   std::vector<std::string> helpers_;
+  std::vector<std::string> doh_;
   std::string ca_file_;
   int64_t timeout_ms_;
   CurlMulti multi_;

@@ -274,11 +274,10 @@ Status LoadConfig(const std::string& path, Config* out) {
   bool found = false;
   int line = 0;
 
-  s = CheckKeys(
-      f, root, "",
-      {"database", "targets", "interval", "jitter", "concurrency", "max_addresses_per_family",
-       "ipv6", "ca_file", "user_agent", "dns", "timeouts", "http", "retries", "analysis",
-       "network"});
+  s = CheckKeys(f, root, "",
+                {"database", "targets", "interval", "jitter", "concurrency",
+                 "max_addresses_per_family", "ipv6", "ca_file", "user_agent", "dns", "timeouts",
+                 "http", "retries", "analysis", "network"});
   if (!s.ok()) return s;
 
   s = GetString(f, root, "", "database", &c.database, &found, &line);
@@ -394,7 +393,7 @@ Status LoadConfig(const std::string& path, Config* out) {
     s = CheckKeys(f, *t, p,
                   {"public_ranges", "fingerprints", "ooni_dns_fingerprints",
                    "ooni_http_fingerprints", "censoredplanet_blockpages",
-                   "censoredplanet_false_positives", "control_helpers"});
+                   "censoredplanet_false_positives", "control_helpers", "doh_resolvers"});
     if (!s.ok()) return s;
     for (auto [key, dest] : std::initializer_list<std::pair<const char*, std::string*>>{
              {"fingerprints", &c.fingerprints},
@@ -412,8 +411,16 @@ Status LoadConfig(const std::string& path, Config* out) {
     for (size_t i = 0; i < c.control_helpers.size(); ++i) {
       const std::string& u = c.control_helpers[i];
       if (u.rfind("http://", 0) != 0 && u.rfind("https://", 0) != 0)
-        return Fail(f, helper_lines[i], p + "control helper " + Quote(u) + " must be an http(s) URL");
+        return Fail(f, helper_lines[i],
+                    p + "control helper " + Quote(u) + " must be an http(s) URL");
     }
+    std::vector<int> doh_lines;
+    s = GetStringArray(f, *t, p, "doh_resolvers", &c.doh_resolvers, &doh_lines, &found, &line);
+    if (!s.ok()) return s;
+    for (size_t i = 0; i < c.doh_resolvers.size(); ++i)
+      if (c.doh_resolvers[i].rfind("https://", 0) != 0)
+        return Fail(f, doh_lines[i],
+                    p + "DoH resolver " + Quote(c.doh_resolvers[i]) + " must be an https URL");
     s = GetStringArray(f, *t, p, "public_ranges", &c.public_ranges, &lines, &found, &line);
     if (!s.ok()) return s;
     for (size_t i = 0; i < c.public_ranges.size(); ++i) {

@@ -63,6 +63,9 @@ struct Config {
   // asked once per endpoint per cycle; their answers are stored as the
   // network "control". Empty = no helper.
   std::vector<std::string> control_helpers;
+  // DNS-over-HTTPS resolvers (RFC 8484 URLs) asked when no control helper
+  // answers: a DNS-only control. Empty = none.
+  std::vector<std::string> doh_resolvers;
 };
 
 // Loads and validates a config file. Errors: Status::Invalid("file:line: msg").

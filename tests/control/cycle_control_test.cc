@@ -95,3 +95,52 @@ TEST_F(CycleControlTest, ServerDownEverywhereIsDownNotBlocking) {
 
 }  // namespace
 }  // namespace rasad::testing
+
+#include "tests/support/certs.h"
+
+namespace rasad::testing {
+namespace {
+
+// A DNS answer "site.test A 127.0.0.1" to a query with id 0 (RFC 8484).
+std::string DohAnswer() {
+  const unsigned char msg[] = {0, 0, 0x81, 0x80, 0,   1,    0,    1,   0,   0,   0,
+                               0, 4, 's',  'i',  't', 'e',  4,    't', 'e', 's', 't',
+                               0, 0, 1,    0,    1,   0xc0, 0x0c, 0,   1,   0,   1,
+                               0, 0, 1,    0x2c, 0,   4,    127,  0,   0,   1};
+  return std::string(reinterpret_cast<const char*>(msg), sizeof msg);
+}
+
+TEST_F(EngineTest, DohIsTheControlWhenNoHelperAnswers) {
+  CertKit kit(dir_);
+  Pem pem = kit.Leaf({"127.0.0.1"});
+  HttpResponse r;
+  r.headers = {{"Content-Type", "application/dns-message"}};
+  r.body = DohAnswer();
+  HttpServer doh(r, &pem);
+  EventLoop loop;
+  ASSERT_TRUE(loop.Init().ok());
+  ThControlSource source(&loop, {"http://127.0.0.1:" + std::to_string(UnusedTcpPort()) + "/"},
+                         kit.ca_file(), 5000,
+                         {"https://127.0.0.1:" + std::to_string(doh.port()) + "/dns-query"});
+  ASSERT_TRUE(source.Init().ok());
+  bool done = false;
+  std::vector<Observation> got;
+  std::string error;
+  source.Request("https://site.test/", [&](std::vector<Observation> obs, std::string err) {
+    got = std::move(obs);
+    error = err;
+    done = true;
+  });
+  loop.RunUntil([&] { return done; });
+  EXPECT_EQ(error, "");
+  ASSERT_EQ(got.size(), 2u) << "an A and an AAAA query";
+  const Observation* a = got[0].query_type == "A" ? &got[0] : &got[1];
+  EXPECT_EQ(a->transport, "doh");
+  EXPECT_FALSE(a->failure) << *a->failure;
+  ASSERT_EQ(a->details["answers"].size(), 1u);
+  EXPECT_EQ(a->details["answers"][0]["value"], "127.0.0.1");
+  EXPECT_EQ(doh.requests(), 2);
+}
+
+}  // namespace
+}  // namespace rasad::testing
