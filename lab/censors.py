@@ -54,6 +54,23 @@ def build(rules, op, lab):
                 fwd.append(m + f' reject with icmp type {r.get("icmp", "host-unreachable")}')
             else:
                 fwd.append(m + f' numgen random mod 100 < {int(r["percent"])} drop')
+        elif t == "loss_burst":
+            # deterministic stand-in for a burst of random loss: the first SYN to ip
+            # (optionally port(s)) opens a window of N s in which every packet to ip is
+            # dropped; it opens once per run (set `seen`), so a retry after the window passes
+            m = f'iifname {SUB} ip daddr {r["ip"]}'
+            if "port" in r or "ports" in r:
+                m += " tcp dport { " + ", ".join(str(p) for p in _ports(r, [])) + " }"
+            seen, burst = f"lossseen{i}", f"lossburst{i}"
+            sets.append(f"set {seen} {{ type ipv4_addr; flags dynamic,timeout; timeout 1h; }}")
+            sets.append(f"set {burst} {{ type ipv4_addr; flags dynamic,timeout; }}")
+            fwd.append(m + f" tcp flags & (syn | ack) == syn ip daddr != @{seen} "
+                       f"add @{burst} {{ ip daddr timeout {int(r.get('seconds', 4))}s }} add @{seen} {{ ip daddr }}")
+            fwd.append(m + f" ip daddr @{burst} drop")
+        elif t == "loss_nth":
+            # steady deterministic loss: every Nth SYN to ip is dropped (nft numgen inc)
+            m = f'iifname {SUB} ip daddr {r["ip"]} tcp flags & (syn | ack) == syn'
+            fwd.append(m + f' numgen inc mod {int(r.get("every", 2))} == 0 drop')
         elif t in ("tls_sni_reset", "tls_sni_drop", "http_host_reset", "http_host_drop"):
             if t.startswith("tls"):
                 port, s = _ports(r, 443), ["--string", r["sni"]]

@@ -15,6 +15,12 @@ from rasadlab import Lab, OP, OPERATORS, PUBLIC_RANGES, log
 
 SKIP = 77
 NONE = "none"   # TOML has no null: "none" in an expectation means JSON null
+FINGERPRINTS = os.path.join(rasadlab.ROOT, "targets", "fingerprints", "rasad.toml")
+# (scenario, cycle, network, target, endpoint, expected verdict or None, observed verdict or None)
+# over every run scenario: the confusion matrix at the end
+VERDICTS = []
+NO_EXPECT = "(no expectation)"
+MISSING = "(missing)"
 
 
 def toml_str(v):
@@ -37,9 +43,12 @@ def write_targets(dirname, targets, cycle):
             continue
         lines = [f"name = {toml_str(t['name'])}", f"title = {toml_str(t.get('title', t['name']))}",
                  f"version = {toml_str(t.get('version', 'lab-1'))}"]
+        for k in ("category", "control", "control_kind"):   # canaries: control = true + control_kind
+            if k in t:
+                lines.append(f"{k} = {toml_str(t[k])}")
         for ep in t["endpoint"]:
             lines.append("\n[[endpoint]]")
-            for k in ("name", "hosts", "steps", "tls", "ports", "path"):
+            for k in ("name", "hosts", "steps", "tls", "ports", "path", "sni", "method", "expect_cert_names"):
                 if k in ep:
                     lines.append(f"{k} = {toml_str(ep[k])}")
         with open(os.path.join(dirname, t["name"] + ".toml"), "w") as f:
@@ -53,7 +62,11 @@ def write_config(path, lab, sc, targets_dir, db):
              f"ca_file = {toml_str(lab.ca_file)}", "interval = \"20s\"", "jitter = \"0s\"",
              "", "[dns]", 'timeout = "2s"', "tries = 1", 'transport = "udp"',
              "", "[timeouts]", 'tcp = "3s"', 'tls = "3s"', 'http = "5s"',
-             "", "[analysis]", f"public_ranges = {toml_str(PUBLIC_RANGES)}"]
+             "", "[analysis]", f"public_ranges = {toml_str(PUBLIC_RANGES)}",
+             # absolute: rasad runs in the vantage namespace from another cwd
+             f"fingerprints = {toml_str(FINGERPRINTS)}"]
+    if lab.helper is not None:   # the control helper the runner started (control_helper = true)
+        lines.append(f"control_helpers = {toml_str([rasadlab.HELPER_URL])}")
     # one attempt per endpoint and cycle: the ground truth is per attempt, and rasad's
     # default retry spacing (2 min) would hold a --once cycle for minutes.
     # A scenario may set [retries] count/spacing itself.
@@ -96,6 +109,7 @@ def observed_fields(ep):
     return {"furthest_step": ep.get("furthest_step"), "failed_step": ep.get("failed_step"),
             "failure": ep.get("failure"), "dns_answers": dns_answers, "dns_failure": dns_fail,
             "http_status": statuses[0] if len(statuses) == 1 else (statuses or None),
+            "attempt": ep.get("attempt"),
             "tls_leaf_subject": sorted({f["tls_leaf_subject"] for f in ep.get("flows") or [] if f.get("tls_leaf_subject")})}
 
 
@@ -107,33 +121,59 @@ def norm(v):
     return v
 
 
-def compare(sc, cycle, summary):
-    """Return (lines, mismatches)."""
+def expect_applies(e, op, cycle):
+    if e.get("network", op) not in (op, "*", None):
+        return False
+    c = e.get("cycle")
+    return c is None or cycle == c or (isinstance(c, list) and cycle in c)
+
+
+def expected_verdict(exps, op, key):
+    """The expectation carrying the verdict for (op, target, endpoint): one naming the
+    network wins over a "*" one."""
+    cands = [e for e in exps if (e["target"], e["endpoint"]) == key and "verdict" in e]
+    cands.sort(key=lambda e: e.get("network") in ("*", None))
+    return cands[0] if cands else None
+
+
+def compare(sc, cycle, summary, name=""):
+    """Return (lines, mismatches, verdict_line). Raw outcomes are compared on the last
+    attempt of an endpoint (the one rasad's summary lists; `attempt` = its index, 0 = no
+    retry); verdicts are per (network, target, endpoint) and judge all attempts."""
     lines, bad = [], 0
     # rasad requires lower-case network names: opA is written as "opa"
     nets = {n["name"].lower(): n for n in summary.get("networks", [])}
-    exps = [e for e in sc.get("expect", [])
-            if e.get("cycle") is None or cycle == e["cycle"] or (isinstance(e["cycle"], list) and cycle in e["cycle"])]
-    keys = ("furthest_step", "failed_step", "failure", "dns_answers", "dns_failure", "http_status")
-    shown = keys + ("tls_leaf_subject",)
+    keys = ("furthest_step", "failed_step", "failure", "dns_answers", "dns_failure", "http_status", "attempt")
+    vkeys = ("verdict", "confidence")
+    shown = keys[:-1] + ("tls_leaf_subject",)
+    # does this probe classify at all? (the reference probe lab/miniprobe.py does not)
+    classifies = any("verdict" in ep for n in summary.get("networks", []) for ep in n.get("endpoints", []))
+    vstat = [0, 0]   # verdicts as expected, verdicts compared
     for op in sc.get("networks", OPERATORS):
         n = nets.get(op.lower())
+        exps = [e for e in sc.get("expect", []) if expect_applies(e, op, cycle)]
         lines.append(f"  {op}:" + (f" probe_error={n.get('probe_error')!r}" if n and n.get("probe_error") else ""))
         if n is None:
             lines.append("    MISSING network in summary")
             bad += 1
             continue
-        eps = {(e["target"], e["endpoint"]): e for e in n.get("endpoints", [])}
+        eps, attempts = {}, {}
+        for ep in sorted(n.get("endpoints", []), key=lambda x: x.get("attempt", 0)):
+            k = (ep["target"], ep["endpoint"])
+            eps[k] = ep                  # the last attempt (rasad's summary lists only that one)
+            attempts[k] = attempts.get(k, 0) + 1
         for e in exps:
-            if e.get("network", op) != op and e.get("network") not in ("*", None):
-                continue
             key = (e["target"], e["endpoint"])
             ep = eps.get(key)
             if ep is None:
                 lines.append(f"    MISMATCH {key[0]}/{key[1]}: endpoint missing from summary")
                 bad += 1
+                if "verdict" in e and expected_verdict(exps, op, key) is e:
+                    VERDICTS.append((name, cycle, op, key[0], key[1], e["verdict"], MISSING))
+                    vstat[1] += 1
                 continue
             obs = observed_fields(ep)
+            obs["verdict"], obs["confidence"] = ep.get("verdict"), ep.get("confidence") or NONE
             diffs = [k for k in keys if k in e and norm(e[k]) != norm(obs[k])]
             if "dns_answers_within" in e:
                 within = set(e["dns_answers_within"])
@@ -144,20 +184,72 @@ def compare(sc, cycle, summary):
                 want = e["tls_leaf_subject_contains"]
                 if not obs["tls_leaf_subject"] or not all(want in subj for subj in obs["tls_leaf_subject"]):
                     diffs.append("tls_leaf_subject_contains")
+            if classifies:
+                diffs += [k for k in vkeys if k in e and e[k] != obs[k]]
             o = " ".join(f"{k}={obs[k]}" for k in shown if obs[k] not in (None, []))
-            x = " ".join(f"{k}={e[k]}" for k in keys + ("dns_answers_within", "tls_leaf_subject_contains") if k in e)
+            if attempts[key] > 1:
+                o += f" (last of {attempts[key]} attempts)"
+            v = (f"verdict={obs['verdict']}" + (f" ({ep.get('confidence')})" if ep.get("confidence") else "")
+                 + f" rule={ep.get('rule')}") if classifies else "verdict=- (probe does not classify)"
+            x = " ".join(f"{k}={e[k]}" for k in keys + ("dns_answers_within", "tls_leaf_subject_contains") + vkeys
+                         if k in e)
             tag = "ok      " if not diffs else "MISMATCH"
-            lines.append(f"    {tag} {key[0]}/{key[1]}\n        observed: {o}\n        expected: {x}")
+            lines.append(f"    {tag} {key[0]}/{key[1]}\n        observed: {o}\n                  {v}\n        expected: {x}")
             if diffs:
                 bad += 1
                 lines.append(f"        differs:  {', '.join(diffs)}")
-        checked = {(e['target'], e['endpoint']) for e in exps if e.get("network", op) in (op, "*")}
+        checked = {(e['target'], e['endpoint']) for e in exps}
         for key, ep in eps.items():
             if key not in checked:
                 obs = observed_fields(ep)
                 lines.append(f"    (unchecked) {key[0]}/{key[1]}: " +
-                             " ".join(f"{k}={obs[k]}" for k in shown if obs[k] not in (None, [])))
-    return lines, bad
+                             " ".join(f"{k}={obs[k]}" for k in shown if obs[k] not in (None, [])) +
+                             (f" verdict={ep.get('verdict')}" if classifies else ""))
+        if not classifies:
+            continue
+        # every (network, endpoint) the probe measured must carry an expected verdict
+        for key, ep in eps.items():
+            e = expected_verdict(exps, op, key)
+            want = e["verdict"] if e else NO_EXPECT
+            got = ep.get("verdict") or MISSING
+            VERDICTS.append((name, cycle, op, key[0], key[1], want, got))
+            vstat[1] += 1
+            if e is None:
+                bad += 1
+                lines.append(f"    MISMATCH {key[0]}/{key[1]}: no expected verdict in the scenario (observed {got})")
+            elif want == got and ("confidence" not in e or e["confidence"] == (ep.get("confidence") or NONE)):
+                vstat[0] += 1
+    vline = (f" verdicts: {vstat[0]}/{vstat[1]} as expected" if classifies
+             else " verdicts: not compared (the probe does not classify)")
+    return lines, bad, vline
+
+
+def print_matrix(records, out=sys.stdout):
+    """Confusion matrix expected verdict (rows) x observed verdict (columns), counts over
+    every (scenario, cycle, network, target, endpoint)."""
+    if not records:
+        print("confusion matrix: no verdicts (the probe does not classify)", file=out)
+        return 0
+    exp = sorted({r[5] for r in records})
+    obs = sorted({r[6] for r in records} | set(x for x in exp if x not in (NO_EXPECT,)))
+    counts = {}
+    for r in records:
+        counts[(r[5], r[6])] = counts.get((r[5], r[6]), 0) + 1
+    w0 = max(len("expected \\ observed"), *(len(x) for x in exp)) + 1
+    cols = [max(len(c), 3) + 1 for c in obs]
+    print("confusion matrix (rows: expected verdict, columns: observed verdict; "
+          "counts of (scenario, cycle, operator, endpoint)):", file=out)
+    print("expected \\ observed".ljust(w0) + "".join(c.rjust(w) for c, w in zip(obs, cols)) + "  total", file=out)
+    for x in exp:
+        row = [counts.get((x, c), 0) for c in obs]
+        print(x.ljust(w0) + "".join((str(n) if n else ".").rjust(w) for n, w in zip(row, cols)) + f"  {sum(row):5}",
+              file=out)
+    agree = sum(n for (x, c), n in counts.items() if x == c)
+    print(f"{agree}/{len(records)} verdicts as expected", file=out)
+    wrong = [r for r in records if r[5] != r[6]]
+    for r in wrong:
+        print(f"  disagree: {r[0]} cycle {r[1]} {r[2]} {r[3]}/{r[4]}: expected {r[5]}, observed {r[6]}", file=out)
+    return len(wrong)
 
 
 JUNK = """
@@ -258,10 +350,11 @@ def run_scenario(path, args):
                 os.makedirs(args.save, exist_ok=True)
                 with open(os.path.join(args.save, f"{name}-cycle{cycle}.json"), "w") as f:
                     json.dump(summary, f, indent=1)
-            lines, bad = compare(sc, cycle, summary)
+            lines, bad, vline = compare(sc, cycle, summary, name)
             total_bad += bad
             print(f" cycle {cycle}/{cycles} ({secs:.1f}s): {'OK' if not bad else f'{bad} MISMATCH(ES)'}")
             print("\n".join(lines))
+            print(vline)
         if sc.get("check"):
             lines, bad = checks.run_checks(lab, sc)
             total_bad += bad
@@ -284,7 +377,9 @@ def run_scenario(path, args):
                 f"remove with: {sys.argv[0]} --sweep")
             input("press enter to tear down")
         lab.down()
-    print(f"=== {name}: {'PASS' if not total_bad else 'FAIL'} in {time.time() - t0:.1f}s\n")
+    mine = [r for r in VERDICTS if r[0] == name]
+    vsum = (f"; verdicts {sum(1 for r in mine if r[5] == r[6])}/{len(mine)} as expected" if mine else "")
+    print(f"=== {name}: {'PASS' if not total_bad else 'FAIL'} in {time.time() - t0:.1f}s{vsum}\n")
     return total_bad
 
 
@@ -316,6 +411,14 @@ def main(argv):
         raise KeyboardInterrupt()
     signal.signal(signal.SIGTERM, on_signal)
     bad = 0
+    t0 = time.time()
+    results = []
     for s in args.scenarios:
-        bad += run_scenario(s, args)
+        b = run_scenario(s, args)
+        bad += b
+        results.append((s, b))
+    if len(args.scenarios) > 1:
+        print(f"=== suite: {sum(1 for _, b in results if not b)}/{len(results)} scenarios pass "
+              f"in {time.time() - t0:.0f}s" + "".join(f"\n  FAIL {os.path.basename(s)}" for s, b in results if b))
+        print_matrix(VERDICTS)
     return 1 if bad else 0
