@@ -329,15 +329,58 @@ std::vector<Verdict> ClassifyCycle(const std::vector<Measurement>& measurements,
         vd.evidence["reference_rate_bps"] = best_other;
         used.push_back("throughput");
       }
+      // Reached over plain HTTP on public answers that no control and no
+      // operator that reached the site saw, and the page is not the one they
+      // got (status or title differ): the resolver sent the name elsewhere.
+      // (With a trusted TLS chain, or the same page, different answers are
+      // CDN/GeoDNS and stay ok.)
+      if (verdict == v::kOk && !TrustedTls(*chosen)) {
+        auto page = [](const Measurement& m) -> const Observation* {
+          const Observation* last = nullptr;
+          for (const Observation& o : m.observations)
+            if (o.step == Step::kHttp && !o.failure && o.details.contains("status")) last = &o;
+          return last;
+        };
+        std::vector<std::string> answers = Answers(*chosen);
+        std::set<std::string> good;
+        std::vector<const Observation*> pages;
+        for (const Measurement* o : refs) {
+          if (!Succeeded(*o)) continue;
+          for (const std::string& a : Answers(*o)) good.insert(a);
+          if (const Observation* f = page(*o)) pages.push_back(f);
+        }
+        const Observation* mine = page(*chosen);
+        bool public_unseen =
+            !answers.empty() && !good.empty() &&
+            std::none_of(answers.begin(), answers.end(), [&](const std::string& a) {
+              return opt.bogons.IsBogon(a) || good.count(a) > 0;
+            });
+        bool same_page = !mine || std::any_of(pages.begin(), pages.end(), [&](const Observation* f) {
+          std::string t1 = f->details.value("title", ""), t2 = mine->details.value("title", "");
+          return f->details.value("status", 0) == mine->details.value("status", 0) &&
+                 strcasecmp(t1.c_str(), t2.c_str()) == 0;
+        });
+        if (public_unseen && !pages.empty() && !same_page) {
+          verdict = v::kDnsInconsistent;
+          rule = "answers_match_no_control+other_page";
+          confidence = control_ok && other_ok ? "confirmed" : "probable";
+          vd.evidence["answers"] = answers;
+          vd.evidence["title"] = mine->details.value("title", "");
+          used.push_back("http_compare");
+        }
+      }
+    } else if (network_state.count(network) && !local.fingerprint) {
+      // Every foreign canary failed on this network: any failure here, even
+      // one no rule maps (DNS network_unreachable on a downed uplink, a probe
+      // error), speaks for the vantage, not for this target.
+      verdict = network_state[network];
+      rule = "canaries_failed";
+      used.push_back("canaries");
     } else if (verdict == v::kInconclusive) {
       // probe error or an unmapped failure: nothing to add
     } else if (local.fingerprint) {
       confidence = "confirmed";
       used.push_back("fingerprint");
-    } else if (network_state.count(network)) {
-      verdict = network_state[network];
-      rule = "canaries_failed";
-      used.push_back("canaries");
     } else {
       // A failure (or a bogon answer) without a fingerprint: controls decide.
       std::vector<std::string> answers = Answers(*chosen);

@@ -290,6 +290,53 @@ TEST_F(ClassifierTest, PublicRangesMakeLabAddressesPublic) {
   EXPECT_EQ(Of(ClassifyCycle({lab}, opt_), "opA").verdict, "ok");
 }
 
+// Canaries: a failure no rule maps (DNS network_unreachable when the uplink is
+// down) is vantage.offline too, not inconclusive, even though the control
+// helper (reached another way) and the other operator see the site.
+TEST_F(ClassifierTest, UnmappedFailureWhereAllCanariesFailIsVantageOffline) {
+  std::vector<Measurement> ms = {
+      M("opB", "control-ip", "ip").Control("ip_literal").Tcp("network_unreachable").Get(),
+      M("opB", "control-domestic", "web").Control("domestic").Dns({}, "network_unreachable").Get(),
+      M("opB").Dns({}, "network_unreachable").Get(),
+      Fine("opA"),
+      Fine("control"),
+  };
+  auto vs = ClassifyCycle(ms, opt_);
+  EXPECT_EQ(Of(vs, "opB").verdict, "vantage.offline");
+  EXPECT_EQ(Of(vs, "opB").rule, "canaries_failed");
+  EXPECT_EQ(Of(vs, "opB", "control-domestic").verdict, "vantage.offline");
+  EXPECT_EQ(Of(vs, "opA").verdict, "ok");
+}
+
+// Plain HTTP (no chain to validate the answer) reached an address that neither
+// the control nor the other operator saw, and the page is another site's.
+Measurement PlainHttp(const std::string& net, const std::string& answer, const std::string& title,
+                      int status = 200) {
+  Measurement m = M(net).Dns({answer}).Tcp().Http(status).Get();
+  m.observations.back().details["title"] = title;
+  return m;
+}
+
+TEST_F(ClassifierTest, PlainHttpToAnUnseenAnswerWithAnotherPageIsDnsInconsistent) {
+  auto vs = ClassifyCycle({PlainHttp("opA", "93.184.216.34", "Example Domain"),
+                           PlainHttp("control", "93.184.216.34", "Example Domain"),
+                           PlainHttp("opB", "93.184.216.99", "Other site")},
+                          opt_);
+  EXPECT_EQ(Of(vs, "opB").verdict, "dns.inconsistent");
+  EXPECT_EQ(Of(vs, "opB").rule, "answers_match_no_control+other_page");
+  EXPECT_EQ(Of(vs, "opB").confidence, "confirmed");
+  EXPECT_EQ(Of(vs, "opA").verdict, "ok");
+}
+
+TEST_F(ClassifierTest, PlainHttpToAnUnseenAnswerWithTheSamePageIsOk) {
+  // A CDN or GeoDNS answer over plain HTTP: another address, the same page.
+  auto vs = ClassifyCycle({PlainHttp("opA", "93.184.216.34", "Example Domain"),
+                           PlainHttp("control", "93.184.216.34", "Example Domain"),
+                           PlainHttp("opB", "93.184.216.99", "Example Domain")},
+                          opt_);
+  EXPECT_EQ(Of(vs, "opB").verdict, "ok");
+}
+
 TEST(Rollup, PartiallyBlockedApp) {
   std::vector<Verdict> vs(3);
   vs[0].network = vs[1].network = vs[2].network = "opB";
