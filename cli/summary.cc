@@ -102,6 +102,7 @@ nlohmann::json CycleSummaryJson(const CycleReport& report, const std::vector<Ver
   j["finished_at"] = FormatUtc(report.finished_at);
   j["bytes_sent"] = report.bytes_sent;
   j["bytes_received"] = report.bytes_received;
+  j["capture"] = report.capture;
   j["networks"] = json::array();
   for (const NetworkRuntime& net : report.networks) {
     json n;
@@ -130,7 +131,16 @@ nlohmann::json CycleSummaryJson(const CycleReport& report, const std::vector<Ver
       e["dns"] = json::array();
       std::map<std::string, json> flows;
       std::vector<std::string> order;
+      e["findings"] = json::array();
       for (const Observation& o : m->observations) {
+        if (o.details.contains("finding")) {
+          e["findings"].push_back({{"step", StepName(o.step)},
+                                   {"finding", o.details["finding"]},
+                                   {"signals", o.details.value("signals", 0)},
+                                   {"proven", o.details.value("proven", false)},
+                                   {"evidence_pcap", o.details.value("evidence_pcap", "")}});
+          continue;
+        }
         if (o.step == Step::kDns) {
           json answers = json::array();
           for (const auto& a : o.details.value("answers", json::array()))

@@ -277,7 +277,7 @@ Status LoadConfig(const std::string& path, Config* out) {
   s = CheckKeys(f, root, "",
                 {"database", "targets", "interval", "jitter", "concurrency",
                  "max_addresses_per_family", "ipv6", "ca_file", "user_agent", "dns", "timeouts",
-                 "http", "retries", "analysis", "network"});
+                 "http", "retries", "capture", "analysis", "network"});
   if (!s.ok()) return s;
 
   s = GetString(f, root, "", "database", &c.database, &found, &line);
@@ -383,6 +383,18 @@ Status LoadConfig(const std::string& path, Config* out) {
     if (!s.ok()) return s;
     if (found) c.retry_count = static_cast<int>(v);
     s = GetDuration(f, *t, p, "spacing", 0, 60 * kMinute, &c.retry_spacing_ms);
+    if (!s.ok()) return s;
+  }
+
+  s = GetTable(f, root, "capture", &t);
+  if (!s.ok()) return s;
+  if (t != nullptr) {
+    const std::string p = "[capture] ";
+    s = CheckKeys(f, *t, p, {"enabled", "hold_on"});
+    if (!s.ok()) return s;
+    s = GetBool(f, *t, p, "enabled", &c.capture, &found, &line);
+    if (!s.ok()) return s;
+    s = GetDuration(f, *t, p, "hold_on", 0, 30 * 1000, &c.capture_hold_on_ms);
     if (!s.ok()) return s;
   }
 

@@ -43,9 +43,13 @@ struct Config {
   // not punished for the first attempt.
   int retry_count = 1;
   int64_t retry_spacing_ms = 120 * 1000;
-  size_t body_cap = 64 * 1024;   // stop reading an HTTP body after this many bytes
-  size_t body_store = 4 * 1024;  // first bytes of the body kept in the database
-  std::string ca_file;           // extra trust anchors (PEM) besides the system store
+  // Packet capture for evidence (docs/EVIDENCE.md): needs CAP_NET_RAW; without
+  // it rasad warns once and measures without evidence.
+  bool capture = true;
+  int64_t capture_hold_on_ms = 1000;  // wait for racing packets before judging
+  size_t body_cap = 64 * 1024;        // stop reading an HTTP body after this many bytes
+  size_t body_store = 4 * 1024;       // first bytes of the body kept in the database
+  std::string ca_file;                // extra trust anchors (PEM) besides the system store
   std::string user_agent = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)";
   std::vector<NetworkConfig> networks;  // empty = one network on the default route
   // CIDRs the classifier treats as public although they are bogons (the lab's

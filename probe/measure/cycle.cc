@@ -3,8 +3,10 @@
 #include <net/if.h>
 
 #include <deque>
+#include <filesystem>
 #include <unordered_map>
 
+#include "probe/capture/evidence.h"
 #include "probe/core/clock.h"
 #include "probe/net/bind.h"
 #include "probe/net/curl_multi.h"
@@ -129,6 +131,35 @@ Status Cycle::Run(const std::function<bool()>& stop, CycleReport* report) {
   uint64_t next_id = 0;
   size_t concurrency = config_.concurrency > 0 ? static_cast<size_t>(config_.concurrency) : 1;
 
+  // Packet evidence (docs/EVIDENCE.md): one capture per measured interface.
+  capture::EvidenceOptions eopt;
+  eopt.hold_on_ms = config_.capture_hold_on_ms;
+  for (const Target& t : targets_)
+    for (const Endpoint& e : t.endpoints)
+      eopt.capture.tcp_ports.insert(eopt.capture.tcp_ports.end(), e.ports.begin(), e.ports.end());
+  capture::EvidenceCollector evidence(eopt);
+  bool evidence_open = false;
+  size_t pending_evidence = 0;
+  if (config_.capture) {
+    if (log_) evidence.SetLogger(log_);
+    std::string dir = std::filesystem::path(config_.database).parent_path().string();
+    evidence_open =
+        evidence.Open(loop_, report->networks, (dir.empty() ? "." : dir) + "/evidence").ok();
+  }
+  auto keep = [&](Measurement m) {
+    if (store_) {
+      Status s = store_->WriteMeasurement(m);
+      if (!s.ok() && report->store_error.empty()) report->store_error = s.ToString();
+    }
+    for (const Observation& o : m.observations) {
+      int64_t s = 0, r = 0;
+      WireBytes(o, &s, &r);
+      report->bytes_sent += s;
+      report->bytes_received += r;
+    }
+    report->measurements.push_back(std::move(m));
+  };
+
   // Failed endpoints are measured again after a pause (docs/CONFIG.md
   // [retries]); the pause runs on a timer, so other endpoints go on.
   std::vector<EventLoop::TimerId> retry_timers;
@@ -143,21 +174,21 @@ Status Cycle::Run(const std::function<bool()>& stop, CycleReport* report) {
         queue.push_front(again);  // retries go before untouched work
       }));
     }
-    if (store_) {
-      Status s = store_->WriteMeasurement(m);
-      if (!s.ok() && report->store_error.empty()) report->store_error = s.ToString();
-    }
-    for (const Observation& o : m.observations) {
-      int64_t s = 0, r = 0;
-      WireBytes(o, &s, &r);
-      report->bytes_sent += s;
-      report->bytes_received += r;
-    }
-    report->measurements.push_back(std::move(m));
     auto it = running.find(id);
     if (it != running.end()) {
       retired.push_back(std::move(it->second));
       running.erase(it);
+    }
+    if (evidence_open) {
+      // Packets racing the end of the measurement (a genuine answer after an
+      // injected one) are still collected for hold_on before judging.
+      ++pending_evidence;
+      evidence.OnMeasurementDoneLater(std::move(m), [&](Measurement done) {
+        --pending_evidence;
+        keep(std::move(done));
+      });
+    } else {
+      keep(std::move(m));
     }
   };
   auto launch = [&] {
@@ -214,7 +245,8 @@ Status Cycle::Run(const std::function<bool()>& stop, CycleReport* report) {
   bool aborted = false;
   launch();
   bool told = false;
-  while (!running.empty() || pending_retries > 0 || !queue.empty() || pending_controls > 0) {
+  while (!running.empty() || pending_retries > 0 || !queue.empty() || pending_controls > 0 ||
+         pending_evidence > 0) {
     if (running.empty() && queue.empty() && pending_retries > 0 && !told && log_) {
       told = true;  // only retries left: say why nothing seems to happen
       log_(std::to_string(pending_retries) + " failed endpoint(s) will be measured again in " +
@@ -232,6 +264,11 @@ Status Cycle::Run(const std::function<bool()>& stop, CycleReport* report) {
   for (EventLoop::TimerId t : retry_timers) loop_->CancelTimer(t);
   if (control_ && pending_controls > 0) control_->CancelAll();
   running.clear();  // abandons in-flight work when stopping
+  if (evidence_open) {
+    evidence.FlushPending();  // judge and store what is already measured
+    report->capture = evidence.StatsJson();
+    evidence.Close();
+  }
   retired.clear();
 
   report->finished_at = WallMicros();

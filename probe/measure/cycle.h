@@ -25,6 +25,7 @@ struct CycleReport {
   std::vector<Measurement> measurements;       // in completion order
   int64_t bytes_sent = 0, bytes_received = 0;  // estimated on the wire (docs/SCHEMA.md)
   std::string store_error;                     // first storage error, if any (measuring goes on)
+  nlohmann::json capture;  // packet capture statistics per interface (docs/EVIDENCE.md)
 };
 
 // Resolves the configured networks for this cycle: interface present, its

@@ -145,6 +145,11 @@ void EndpointJob::StartFlows() {
   for (auto& f : flows_) f->Start();
 }
 
+namespace {
+// Packet-evidence rows (docs/EVIDENCE.md) describe a step; they are not one.
+bool IsFinding(const Observation& o) { return o.details.contains("finding"); }
+}  // namespace
+
 void SummariseMeasurement(const Endpoint& endpoint, Measurement* m) {
   m->furthest_step.reset();
   m->failed_step.reset();
@@ -156,6 +161,7 @@ void SummariseMeasurement(const Endpoint& endpoint, Measurement* m) {
   const Observation* first_probe_error = nullptr;
   bool dns_ok = false;
   for (const Observation& o : m->observations) {
+    if (IsFinding(o)) continue;
     if (!o.probe_error.empty() && !first_probe_error) first_probe_error = &o;
     if (o.step != Step::kDns) continue;
     if (!o.failure && o.probe_error.empty()) dns_ok = true;
@@ -168,7 +174,7 @@ void SummariseMeasurement(const Endpoint& endpoint, Measurement* m) {
   std::map<std::string, std::vector<const Observation*>> flows;
   std::vector<std::string> order;
   for (const Observation& o : m->observations) {
-    if (o.step == Step::kDns) continue;
+    if (o.step == Step::kDns || IsFinding(o)) continue;
     if (!flows.count(o.flow_uid)) order.push_back(o.flow_uid);
     flows[o.flow_uid].push_back(&o);
   }

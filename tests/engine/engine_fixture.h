@@ -50,6 +50,7 @@ class EngineTest : public ::testing::Test {
     cfg_.http_timeout_ms = 1500;
     cfg_.ipv6 = false;
     cfg_.retry_count = 0;  // retries have their own test
+    cfg_.capture = false;  // packet evidence has its own tests (tests/capture)
     NetworkConfig lo;
     lo.name = "lo";
     lo.interface = "lo";             // real SO_BINDTODEVICE on every socket
