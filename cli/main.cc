@@ -2,12 +2,14 @@
 #include <ares.h>
 #include <curl/curl.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <sys/epoll.h>
 #include <sys/random.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -17,6 +19,7 @@
 #include "control/helper_cli.h"
 #include "control/th_source.h"
 #include "interop/ooni_import.h"
+#include "probe/capture/export.h"
 #include "probe/capture/pcap_file.h"
 #include "probe/config/citizenlab.h"
 #include "probe/config/config.h"
@@ -288,6 +291,48 @@ int RunClassify(const std::string& config_path, const std::string& database,
   return 0;
 }
 
+// Shareable copies of the evidence pcaps: the volunteer's own addresses
+// (every interface's, and every local address rasad ever recorded) are
+// rewritten to documentation addresses, checksums fixed.
+int RunEvidenceExport(const std::string& config_path, const std::string& database,
+                      const std::string& output) {
+  Config cfg;
+  Status st = LoadConfigOrDefault(config_path, &cfg);
+  if (!st.ok()) {
+    std::cerr << st.ToString() << "\n";
+    return 2;
+  }
+  std::string db = database.empty() ? cfg.database : database;
+  std::unique_ptr<Store> store;
+  st = Store::OpenReadOnly(db, &store);
+  if (!st.ok()) {
+    std::cerr << st.ToString() << "\n";
+    return 1;
+  }
+  capture::AddressRewriter rw;
+  rw.AddInterfaceAddresses();
+  sqlite3_stmt* q = nullptr;
+  sqlite3_prepare_v2(store->handle(),
+                     "SELECT DISTINCT local_addr FROM observations WHERE local_addr IS NOT NULL",
+                     -1, &q, nullptr);
+  while (q && sqlite3_step(q) == SQLITE_ROW)
+    rw.AddAddressText(reinterpret_cast<const char*>(sqlite3_column_text(q, 0)));
+  sqlite3_finalize(q);
+  std::string dir = std::filesystem::path(db).parent_path().string();
+  std::string evidence = (dir.empty() ? "." : dir) + "/evidence";
+  capture::ExportStats stats;
+  std::vector<std::string> written;
+  st = capture::ExportEvidenceDir(evidence, output, rw, &stats, &written);
+  if (!st.ok()) {
+    std::cerr << st.ToString() << "\n";
+    return 1;
+  }
+  std::cout << "wrote " << written.size() << " file(s) to " << output << ": " << stats.frames
+            << " frames, " << stats.ip_rewrites << " address fields and " << stats.mac_rewrites
+            << " MAC fields rewritten\n";
+  return 0;
+}
+
 int RunImportCitizenLab(const std::string& file, std::string name, const std::string& output) {
   if (name.empty()) {
     std::string base = file.substr(file.find_last_of('/') + 1);
@@ -381,6 +426,16 @@ int main(int argc, char** argv) {
   rasad::HelperOptions helper_opts;
   auto* helper = rasad::AddHelperCommand(&app, &helper_opts);
 
+  std::string ev_config, ev_db, ev_out = "results/evidence-export";
+  auto* evidence_cmd = app.add_subcommand("evidence", "Packet evidence kept by the probe");
+  evidence_cmd->require_subcommand(1);
+  auto* evidence_export = evidence_cmd->add_subcommand(
+      "export",
+      "Write shareable copies of the evidence pcaps with the volunteer's own addresses rewritten");
+  evidence_export->add_option("-c,--config", ev_config, "Config file naming the database");
+  evidence_export->add_option("--database", ev_db, "Database (default: the config's)");
+  evidence_export->add_option("-o,--output", ev_out, "Output directory")->capture_default_str();
+
   std::string pcap_path;
   auto* pcap_cmd = app.add_subcommand("pcap", "Work with packet captures");
   pcap_cmd->require_subcommand(1);
@@ -407,6 +462,8 @@ int main(int argc, char** argv) {
     rc = RunClassify(cls_config, cls_db, cls_cycle, cls_all, cls_quiet);
   } else if (*helper) {
     rc = rasad::RunHelper(helper_opts);
+  } else if (*evidence_export) {
+    rc = RunEvidenceExport(ev_config, ev_db, ev_out);
   } else if (*pcap_analyze) {
     rc = rasad::capture::AnalyzePcapFile(pcap_path, std::cout, std::cerr);
   } else if (*ooni) {
