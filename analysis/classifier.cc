@@ -61,6 +61,115 @@ const Observation* FailedObservation(const Measurement& m) {
   return nullptr;
 }
 
+// ---- OONI-imported data (interop/ooni_import.cc keeps OONI's tags in
+// details.ooni_tags). Native observations carry no tags, so the rules that
+// need them never fire on native data.
+
+bool HasTag(const Observation& o, const char* tag) {
+  auto it = o.details.find("ooni_tags");
+  if (it == o.details.end() || !it->is_array()) return false;
+  for (const json& t : *it)
+    if (t.is_string() && t.get<std::string>() == tag) return true;
+  return false;
+}
+
+// Redirect depth (tag depth=N); -1 when untagged.
+int Depth(const Observation& o) {
+  auto it = o.details.find("ooni_tags");
+  if (it == o.details.end() || !it->is_array()) return -1;
+  for (const json& t : *it)
+    if (t.is_string() && t.get<std::string>().rfind("depth=", 0) == 0)
+      return std::atoi(t.get<std::string>().c_str() + 6);
+  return -1;
+}
+
+// LTE's address-validation handshakes for http:// URLs (fetch_body=false).
+bool ValidationOnly(const Observation& o) { return HasTag(o, "fetch_body=false"); }
+
+// The control helper's DNS row (details.source = "control"), if any.
+const Observation* ControlDns(const Measurement& c) {
+  for (const Observation& o : c.observations)
+    if (o.step == Step::kDns) return &o;
+  return nullptr;
+}
+
+// The final HTTP response the measurement got: the latest http row with a
+// status, at the deepest redirect depth, not a validation-only fetch.
+const Observation* FinalResponse(const Measurement& m) {
+  const Observation* best = nullptr;
+  for (const Observation& o : m.observations) {
+    if (o.step != Step::kHttp || o.failure || !o.details.contains("status") || ValidationOnly(o))
+      continue;
+    if (!best || Depth(o) > Depth(*best) || (Depth(o) == Depth(*best) && o.t_end >= best->t_end))
+      best = &o;
+  }
+  return best;
+}
+
+std::string Lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(tolower(c)); });
+  return s;
+}
+
+// OONI's HTTP comparison (ooni-methodology.md §1.5), conservative: a
+// comparison that cannot be made counts as a match. True when the probe's
+// final response differs from the control's: same 2xx status, yet body
+// length (proportion <= 0.7), uncommon header names and title words all differ.
+bool HttpDiffers(const Observation& p, const Observation& c, json* why) {
+  int ps = p.details.value("status", 0), cs = c.details.value("status", 0);
+  if (ps <= 0 || cs <= 0 || ps != cs || ps < 200 || ps > 299) return false;
+  // body length
+  int64_t pl = p.details.value("body_length", int64_t(-1));
+  int64_t cl = c.details.value("body_length", int64_t(-1));
+  bool body_match = true;
+  if (pl > 0 && cl > 0 && !p.details.value("body_truncated", false)) {
+    double prop = double(std::min(pl, cl)) / double(std::max(pl, cl));
+    body_match = prop > 0.7;
+    (*why)["body_proportion"] = prop;
+  }
+  // headers: uncommon names in common
+  static const std::set<std::string> kCommon = {
+      "date", "content-type", "server", "cache-control", "vary", "set-cookie", "location",
+      "expires", "x-powered-by", "content-encoding", "last-modified", "accept-ranges", "pragma",
+      "x-frame-options", "etag", "x-content-type-options", "age", "via", "p3p",
+      "x-xss-protection", "content-language", "cf-ray", "strict-transport-security", "link",
+      "x-varnish"};
+  auto names = [&](const Observation& o) {
+    std::set<std::string> out;
+    for (const auto& h : o.details.value("headers_list", json::array()))
+      if (h.is_array() && h.size() == 2 && h[0].is_string()) out.insert(Lower(h[0]));
+    return out;
+  };
+  std::set<std::string> pn = names(p), cn = names(c);
+  // Unknown (not recorded) counts as a match; an empty list is known.
+  bool headers_match =
+      !p.details.contains("headers_list") || !c.details.contains("headers_list") || pn == cn;
+  for (const std::string& n : pn)
+    if (!kCommon.count(n) && cn.count(n)) headers_match = true;
+  // title: every word of 5+ bytes in both titles
+  auto words = [](const std::string& t) {
+    std::set<std::string> out;
+    std::string w;
+    for (char ch : t + " ") {
+      if (isspace(static_cast<unsigned char>(ch))) {
+        if (w.size() >= 5) out.insert(Lower(w));
+        w.clear();
+      } else {
+        w += ch;
+      }
+    }
+    return out;
+  };
+  bool title_match = words(p.details.value("title", "")) == words(c.details.value("title", ""));
+  (*why)["status"] = ps;
+  (*why)["body_length"] = pl;
+  (*why)["control_body_length"] = cl;
+  (*why)["title"] = p.details.value("title", "");
+  (*why)["control_title"] = c.details.value("title", "");
+  return !body_match && !headers_match && !title_match;
+}
+
 // Bytes per second of the fastest successful HTTP download, 0 if none.
 double HttpRate(const Measurement& m, int64_t* bytes) {
   double best = 0;
@@ -83,12 +192,15 @@ struct Local {
   std::string rule;
   json evidence = json::object();
   bool fingerprint = false;
+  std::optional<Step> step;  // the failing step this verdict rests on, if any
 };
 
 std::string FromFailure(Step step, const std::string& f) {
   switch (step) {
     case Step::kDns:
       if (f == "dns_nxdomain_error") return v::kDnsNxdomain;
+      // Android's getaddrinfo reports every DNS error as EAI_NODATA (probe#2029).
+      if (f == "android_dns_cache_no_data") return v::kDnsNxdomain;
       if (f == "dns_servfail_error") return v::kDnsServfail;
       if (f == "dns_refused_error") return v::kDnsRefused;
       if (f == "dns_no_answer") return v::kDnsNoAnswer;
@@ -145,12 +257,64 @@ Local LocalOutcome(const Measurement& m, const ClassifierOptions& opt) {
       return l;
     }
   }
+  // A redirect straight to a private address (as below) that the probe then
+  // failed to follow (OONI's http_invalid_redirect_url on a UserCheck portal
+  // at 192.168.x): the redirect, not the client-side failure, is the outcome.
+  for (const Observation& o : m.observations) {
+    if (!m.failure || o.step != Step::kHttp || !o.details.contains("status")) continue;
+    int status = o.details.value("status", 0);
+    if (status < 300 || status >= 400) continue;
+    for (const auto& h : o.details.value("headers_list", json::array())) {
+      if (!h.is_array() || h.size() != 2 || !h[0].is_string() || !h[1].is_string()) continue;
+      const std::string k = h[0], val = h[1];
+      if (k.size() != 8 || strncasecmp(k.c_str(), "location", 8) != 0) continue;
+      size_t start = val.find("://");
+      std::string host = start == std::string::npos ? "" : val.substr(start + 3);
+      host = host.substr(0, host.find_first_of("/:?"));
+      if (!host.empty() && opt.bogons.IsBogon(host)) {
+        l.verdict = v::kHttpBlockpage;
+        l.rule = "redirect_to_bogon";
+        l.evidence["observation"] = o.uid;
+        l.evidence["location"] = val;
+        return l;
+      }
+    }
+  }
   if (m.failure && m.failed_step) {
     l.verdict = FromFailure(*m.failed_step, *m.failure);
     l.rule = std::string("failure_at_") + StepName(*m.failed_step);
+    l.step = m.failed_step;
     l.evidence["failure"] = *m.failure;
     if (const Observation* o = FailedObservation(m)) l.evidence["observation"] = o->uid;
     return l;
+  }
+  // Redirects followed by the probe (OONI's depth=N tags; the engine records
+  // a redirect without following it): the deepest hop speaks for the URL.
+  // When it got no response, its failure is the outcome (HTTP > TLS > TCP >
+  // DNS, as OONI's analysis orders them); AAAA "no answer" does not count.
+  {
+    int deepest = -1;
+    for (const Observation& o : m.observations) deepest = std::max(deepest, Depth(o));
+    if (deepest > 0) {
+      const Observation* failed = nullptr;
+      bool answered = false;
+      for (const Observation& o : m.observations) {
+        if (Depth(o) != deepest || ValidationOnly(o)) continue;
+        if (o.step == Step::kHttp && !o.failure && o.details.contains("status")) answered = true;
+        if (!o.failure) continue;
+        if (o.step == Step::kDns && (o.query_type == "AAAA" || o.transport == "doh")) continue;
+        if (!failed || static_cast<int>(o.step) > static_cast<int>(failed->step)) failed = &o;
+      }
+      if (!answered && failed) {
+        l.verdict = FromFailure(failed->step, *failed->failure);
+        l.rule = std::string("redirect_failure_at_") + StepName(failed->step);
+        l.step = failed->step;
+        l.evidence["failure"] = *failed->failure;
+        l.evidence["observation"] = failed->uid;
+        l.evidence["depth"] = deepest;
+        return l;
+      }
+    }
   }
   // Reached: look at what came back.
   for (const Observation& o : m.observations) {
@@ -194,6 +358,86 @@ Local LocalOutcome(const Measurement& m, const ClassifierOptions& opt) {
   }
   l.verdict = v::kOk;
   l.rule = "reached";
+  return l;
+}
+
+// OONI's "classic" lookups (the system resolver, tag classic, depth 0): what
+// a user's browser would use. LTE also asks other resolvers and connects to
+// their answers too, so the measurement may have reached the site although
+// the user's resolver lied or failed. Returns a verdict when, against the
+// control's DNS, the classic lookups
+//  - all failed while the control resolved the name (classic_dns_failure), or
+//  - answered public addresses that the control does not know (no address
+//    or ASN in common), that no trusted TLS handshake validated, and either
+//    every connection to them failed (classic_dns_inconsistent) or the
+//    control says the name does not exist (classic_dns_ghost).
+std::optional<Local> ClassicDns(const Measurement& m, const Measurement* control,
+                                const BogonList& bogons) {
+  if (!control) return std::nullopt;
+  const Observation* cdns = ControlDns(*control);
+  if (!cdns) return std::nullopt;
+  std::vector<const Observation*> classic;
+  for (const Observation& o : m.observations)
+    if (o.step == Step::kDns && HasTag(o, "classic") && Depth(o) <= 0 && o.query_type != "AAAA")
+      classic.push_back(&o);
+  if (classic.empty()) return std::nullopt;
+  std::set<std::string> control_answers;
+  for (const auto& a : cdns->details.value("answers", json::array()))
+    control_answers.insert(a.value("value", ""));
+  std::set<int64_t> control_asns;
+  const json ip_info = cdns->details.value("ip_info", json::object());
+  for (const auto& [ip, info] : ip_info.items())
+    if (control_answers.count(ip) && info.is_object() && info.value("asn", int64_t(0)) > 0)
+      control_asns.insert(info.value("asn", int64_t(0)));
+  const bool control_resolved = !cdns->failure && !control_answers.empty();
+  const bool control_nx = cdns->failure && *cdns->failure == "dns_nxdomain_error";
+  Local l;
+  l.step = Step::kDns;
+  l.evidence["control_answers"] = control_answers;
+
+  if (std::all_of(classic.begin(), classic.end(),
+                  [](const Observation* o) { return o->failure.has_value(); })) {
+    if (!control_resolved) return std::nullopt;
+    l.verdict = FromFailure(Step::kDns, *classic.front()->failure);
+    if (l.verdict == v::kInconclusive) return std::nullopt;
+    l.rule = "classic_dns_failure";
+    l.evidence["failure"] = *classic.front()->failure;
+    l.evidence["observation"] = classic.front()->uid;
+    return l;
+  }
+  std::set<std::string> answers;
+  for (const Observation* o : classic) {
+    if (o->failure) continue;
+    for (const auto& a : o->details.value("answers", json::array())) {
+      std::string val = a.value("value", "");
+      if (val.empty()) continue;
+      if (bogons.IsBogon(val) || control_answers.count(val)) return std::nullopt;
+      int64_t asn = a.value("asn", int64_t(0));
+      if (asn > 0 && control_asns.count(asn)) return std::nullopt;
+      answers.insert(val);
+    }
+  }
+  if (answers.empty()) return std::nullopt;
+  std::map<std::string, bool> flows;  // flow uid -> failed
+  for (const Observation& o : m.observations) {
+    if (o.step == Step::kDns || !answers.count(o.remote_addr)) continue;
+    if (o.step == Step::kTls && !o.failure && o.details.value("trusted", false) &&
+        o.details.value("hostname_ok", false))
+      return std::nullopt;  // validated: a legitimate address (CDN, GeoDNS)
+    if (ValidationOnly(o) || Depth(o) > 0) continue;
+    flows[o.flow_uid] = flows[o.flow_uid] || o.failure.has_value();
+  }
+  bool all_failed = !flows.empty() && std::all_of(flows.begin(), flows.end(),
+                                                   [](const auto& f) { return f.second; });
+  if (control_nx) {
+    l.rule = "classic_dns_ghost";
+  } else if (control_resolved && all_failed) {
+    l.rule = "classic_dns_inconsistent";
+  } else {
+    return std::nullopt;
+  }
+  l.verdict = v::kDnsInconsistent;
+  l.evidence["answers"] = answers;
   return l;
 }
 
@@ -306,9 +550,28 @@ std::vector<Verdict> ClassifyCycle(const std::vector<Measurement>& measurements,
     if (control) used.push_back("control:" + control->network);
     if (!others.empty()) used.push_back("cross_operator");
 
+    // OONI imports: the user's (classic) resolver, checked against the control.
+    bool classic_rule = false;
+    if (!local.fingerprint && local.rule != "probe_error" && local.verdict.rfind("dns.", 0) != 0) {
+      if (std::optional<Local> c = ClassicDns(*chosen, control, opt.bogons)) {
+        json attempts = vd.evidence["attempts"];
+        local = *c;
+        vd.evidence = local.evidence;
+        vd.evidence["attempts"] = attempts;
+        classic_rule = true;
+        used.push_back("classic_dns");
+      }
+    }
+    // The step the probe failed at, and whether the control got past it (then
+    // the control's own later failure does not make the site "down").
+    std::optional<Step> failed_at = local.step ? local.step : chosen->failed_step;
+    bool control_past = control && !control_ok && failed_at && control->furthest_step &&
+                        static_cast<int>(*control->furthest_step) >= static_cast<int>(*failed_at);
+
     std::string verdict = local.verdict;
     std::string rule = local.rule;
     std::string confidence;
+    if (local.rule.rfind("redirect_failure_at_", 0) == 0) used.push_back("redirects");
 
     if (verdict == v::kOk) {
       // Reached; but was it slow, or different from what the control saw?
@@ -328,6 +591,27 @@ std::vector<Verdict> ClassifyCycle(const std::vector<Measurement>& measurements,
         vd.evidence["rate_bps"] = rate;
         vd.evidence["reference_rate_bps"] = best_other;
         used.push_back("throughput");
+      }
+      // A response over plain HTTP that differs from the control's (same 2xx
+      // status, different length, headers and title): content was replaced
+      // on the way. Not over TLS (a verified chain rules injection out), and
+      // not when the status differs (server-side 403/503, CAPTCHAs).
+      if (verdict == v::kOk && control) {
+        const Observation* pf = FinalResponse(*chosen);
+        const Observation* cf = FinalResponse(*control);
+        bool over_tls = pf && std::any_of(chosen->observations.begin(), chosen->observations.end(),
+                                          [&](const Observation& o) {
+                                            return o.step == Step::kTls && o.flow_uid == pf->flow_uid;
+                                          });
+        json why = json::object();
+        if (pf && cf && !over_tls && HttpDiffers(*pf, *cf, &why)) {
+          verdict = v::kHttpDiff;
+          rule = "http_differs_from_control";
+          confidence = "probable";
+          why["observation"] = pf->uid;
+          vd.evidence["http_diff"] = why;
+          used.push_back("http_compare");
+        }
       }
       // Reached over plain HTTP on public answers that no control and no
       // operator that reached the site saw, and the page is not the one they
@@ -377,10 +661,18 @@ std::vector<Verdict> ClassifyCycle(const std::vector<Measurement>& measurements,
       rule = "canaries_failed";
       used.push_back("canaries");
     } else if (verdict == v::kInconclusive) {
-      // probe error or an unmapped failure: nothing to add
+      // Probe error: nothing to add. An unmapped failure that the control met
+      // too (at or before the same step): the site is down, not blocked.
+      if (local.rule != "probe_error" && control && !control_ok && !control_past) {
+        verdict = v::kDown;
+        rule = "control_failed_too";
+        vd.evidence["control_failure"] = control->failure.value_or(control->probe_error);
+      }
     } else if (local.fingerprint) {
       confidence = "confirmed";
       used.push_back("fingerprint");
+    } else if (classic_rule) {
+      confidence = control_ok && other_ok ? "confirmed" : "probable";
     } else {
       // A failure (or a bogon answer) without a fingerprint: controls decide.
       std::vector<std::string> answers = Answers(*chosen);
@@ -400,13 +692,14 @@ std::vector<Verdict> ClassifyCycle(const std::vector<Measurement>& measurements,
         return good_answers.count(a) > 0;
       });
 
-      if (control && !control_ok && (verdict != v::kDnsBogon || Answers(*control) == answers)) {
+      if (control && !control_ok && !control_past &&
+          (verdict != v::kDnsBogon || Answers(*control) == answers)) {
         verdict = v::kDown;
         rule = "control_failed_too";
         vd.evidence["control_failure"] = control->failure.value_or(control->probe_error);
       } else if ((control_ok || other_ok) && answers_public && !answers_validated &&
                  !good_answers.empty() && !answers_match &&
-                 chosen->failed_step.value_or(Step::kDns) != Step::kDns) {
+                 failed_at.value_or(Step::kDns) != Step::kDns) {
         // Public answers nobody else saw, and the connection to them failed.
         verdict = v::kDnsInconsistent;
         rule = "answers_match_no_control";
@@ -415,6 +708,10 @@ std::vector<Verdict> ClassifyCycle(const std::vector<Measurement>& measurements,
       } else if (control_ok) {
         rule = local.rule + "+control_ok";
         confidence = other_ok ? "confirmed" : "probable";
+      } else if (control_past) {
+        // The control failed too, but only after the step the probe failed at.
+        rule = local.rule + "+control_reached_" + StepName(*control->furthest_step);
+        confidence = "probable";
       } else if (other_ok) {
         rule = local.rule + "+other_operator_ok";
         confidence = "probable";

@@ -22,6 +22,8 @@
 #include <set>
 #include <sstream>
 
+#include "control/th_client.h"
+#include "control/th_protocol.h"
 #include "probe/config/targets.h"
 #include "probe/measure/endpoint_job.h"
 #include "probe/store/store.h"
@@ -815,6 +817,68 @@ std::string ReplaceAll(std::string s, const std::string& from, const std::string
   return s;
 }
 
+// The test helper's response (test_keys.control) as a measurement of its own
+// on network control-ooni: observations from ThResponseToObservations, made
+// deterministic (uids derived from the probe measurement's, times = its start,
+// since the helper reports none). Summary: SummariseMeasurement over DNS, TCP
+// and TLS; then the helper's HTTP GET decides: success -> reached http;
+// failure -> failed at http unless an earlier step already failed.
+Measurement ControlMeasurement(const Measurement& probe, const THResponse& resp,
+                               const std::string& url) {
+  Measurement c;
+  c.uid = DerivedUid(probe.t_start, probe.uid + "/control-ooni");
+  c.cycle_uid = probe.cycle_uid;
+  c.network = kOoniControlNetwork;
+  c.target = probe.target;
+  c.target_version = probe.target_version;
+  c.endpoint = probe.endpoint;
+  c.control = false;  // not a canary
+  c.t_start = probe.t_start;
+  c.t_end = probe.t_start;
+  c.observations = ThResponseToObservations(resp, url);
+  std::map<std::string, std::string> flows;
+  for (size_t i = 0; i < c.observations.size(); ++i) {
+    Observation& o = c.observations[i];
+    o.uid = DerivedUid(c.t_start, c.uid + "/obs/" + std::to_string(i));
+    auto it = flows.find(o.flow_uid);
+    if (it == flows.end())
+      it = flows.emplace(o.flow_uid, DerivedUid(c.t_start, c.uid + "/flow/" + std::to_string(i)))
+               .first;
+    o.flow_uid = it->second;
+    o.t_start = o.t_end = c.t_start;
+  }
+  Url u = ParseUrl(url);
+  Endpoint ep;
+  ep.name = c.endpoint;
+  if (u.ok) ep.hosts.push_back(u.host);
+  ep.last_step = Step::kHttp;
+  ep.tls = u.scheme == "https";
+  Measurement lower = c;
+  lower.observations.clear();
+  const Observation* http = nullptr;
+  for (const Observation& o : c.observations) {
+    if (o.step == Step::kHttp)
+      http = &o;
+    else
+      lower.observations.push_back(o);
+  }
+  SummariseMeasurement(ep, &lower);
+  c.furthest_step = lower.furthest_step;
+  c.failed_step = lower.failed_step;
+  c.failure = lower.failure;
+  c.probe_error = lower.probe_error;
+  if (http && !http->failure) {
+    c.furthest_step = Step::kHttp;
+    c.failed_step.reset();
+    c.failure.reset();
+    c.probe_error.clear();
+  } else if (http && !c.failure) {
+    c.failed_step = Step::kHttp;
+    c.failure = http->failure;
+  }
+  return c;
+}
+
 }  // namespace
 
 // ============================================================== parsing
@@ -957,6 +1021,24 @@ Status ParseOoniMeasurement(const json& in, OoniMeasurement* out) {
   m.failed_step = fetching.failed_step;
   m.failure = fetching.failure;
   m.probe_error = fetching.probe_error;
+  // Legacy requests that joined no recorded connection form flows of their
+  // own (no tcp step), which never "get furthest" in the summary: when the
+  // input is a URL and no request got a response, the final request's
+  // failure is the measurement's (as OONI's "final request failed").
+  if (u.ok && !m.failure && m.probe_error.empty() &&
+      (!m.furthest_step || *m.furthest_step < Step::kHttp)) {
+    const Observation* last = nullptr;
+    bool any_ok = false;
+    for (const Observation& o : fetching.observations) {
+      if (o.step != Step::kHttp) continue;
+      if (!o.failure) any_ok = true;
+      if (!last || o.t_end >= last->t_end) last = &o;
+    }
+    if (last && !any_ok && last->failure) {
+      m.failed_step = Step::kHttp;
+      m.failure = last->failure;
+    }
+  }
 
   // OONI's verdict and control.
   json& v = out->ooni_verdict;
@@ -977,6 +1059,22 @@ Status ParseOoniMeasurement(const json& in, OoniMeasurement* out) {
     v["targets"] = targets;
   }
   out->control = tk.contains("control") && tk["control"].is_object() ? tk["control"] : json();
+  // The control as a measurement of network control-ooni, unless OONI says the
+  // control failed (its response then holds defaults, not the helper's view).
+  if (out->control.is_object() && u.ok) {
+    const json& cf = Member(tk, "control_failure");
+    THResponse resp;
+    Status ps = ParseThResponse(out->control.dump(-1, ' ', false, json::error_handler_t::replace),
+                                &resp);
+    if (!cf.is_null())
+      out->notes.push_back("control_failure " + (cf.is_string() ? cf.get<std::string>() : cf.dump()) +
+                           ": no control-ooni measurement");
+    else if (!ps.ok())
+      out->notes.push_back("test_keys.control is not a test helper response (" + ps.message() +
+                           "): no control-ooni measurement");
+    else
+      out->control_m = ControlMeasurement(m, resp, out->input);
+  }
   return Status::Ok();
 }
 
@@ -1238,7 +1336,10 @@ Status ImportOoniFile(const std::string& path, Store* store, OoniImportStats* st
   }
   const std::string cycle_uid = DerivedUid(started, "ooni-import-file\x1f" + file_hash);
   stats->cycle_uid = cycle_uid;
-  for (OoniMeasurement& om : ms) om.m.cycle_uid = cycle_uid;
+  for (OoniMeasurement& om : ms) {
+    om.m.cycle_uid = cycle_uid;
+    if (om.control_m) om.control_m->cycle_uid = cycle_uid;
+  }
 
   Status s = EnsureOoniImportsTable(store);
   if (!s.ok()) return s;
@@ -1278,6 +1379,14 @@ Status ImportOoniFile(const std::string& path, Store* store, OoniImportStats* st
           it->second.resolvers.end())
         it->second.resolvers.push_back(r);
   }
+  if (std::any_of(ms.begin(), ms.end(),
+                  [](const OoniMeasurement& om) { return om.control_m.has_value(); })) {
+    CycleNetwork cn;
+    cn.cycle_uid = cycle_uid;
+    cn.config.name = kOoniControlNetwork;
+    cn.config.operator_label = "OONI test helper";
+    nets.emplace(cn.config.name, cn);
+  }
   for (auto& [name, cn] : nets) {
     s = store->RecordNetwork(cn);
     if (!s.ok()) return s;
@@ -1287,18 +1396,28 @@ Status ImportOoniFile(const std::string& path, Store* store, OoniImportStats* st
     bool exists = false;
     s = MeasurementExists(store->handle(), om.m.uid, &exists);
     if (!s.ok()) return s;
+    bool control_exists = false;
+    if (om.control_m) {
+      s = MeasurementExists(store->handle(), om.control_m->uid, &control_exists);
+      if (!s.ok()) return s;
+    }
     if (exists) {
       ++already;
       ++stats->skipped;
       s = WriteOoniImport(store->handle(), om, false);  // in case a crash lost it
       if (!s.ok()) return s;
-      continue;
+    } else {
+      s = store->WriteMeasurement(om.m);
+      if (!s.ok()) return s;  // the cycle stays 'running': marked interrupted at next open
+      s = WriteOoniImport(store->handle(), om, true);
+      if (!s.ok()) return s;
+      ++stats->measurements;
     }
-    s = store->WriteMeasurement(om.m);
-    if (!s.ok()) return s;  // the cycle stays 'running': marked interrupted at next open
-    s = WriteOoniImport(store->handle(), om, true);
-    if (!s.ok()) return s;
-    ++stats->measurements;
+    if (om.control_m && !control_exists) {  // written after its probe measurement
+      s = store->WriteMeasurement(*om.control_m);
+      if (!s.ok()) return s;
+      ++stats->controls;
+    }
   }
   if (already)
     stats->warnings.push_back(path + ": " + std::to_string(already) +
@@ -1314,7 +1433,8 @@ Status ImportOoniFile(const std::string& path, Store* store, OoniImportStats* st
   return parse_error;
 }
 
-int RunImportOoni(const std::vector<std::string>& files, const std::string& database) {
+int RunImportOoni(const std::vector<std::string>& files, const std::string& database,
+                  std::vector<std::string>* cycles) {
   std::unique_ptr<Store> store;
   Status s = Store::Open(database, &store);
   if (!s.ok()) {
@@ -1326,9 +1446,13 @@ int RunImportOoni(const std::vector<std::string>& files, const std::string& data
     OoniImportStats stats;
     s = ImportOoniFile(file, store.get(), &stats);
     for (const std::string& w : stats.warnings) std::cerr << "warning: " << w << "\n";
-    std::cout << file << ": " << stats.measurements << " measurement(s) imported, " << stats.skipped
-              << " skipped";
+    std::cout << file << ": " << stats.measurements << " measurement(s) imported";
+    if (stats.controls) std::cout << " (+" << stats.controls << " control-ooni)";
+    std::cout << ", " << stats.skipped << " skipped";
     if (!stats.cycle_uid.empty()) std::cout << " (cycle " << stats.cycle_uid << ")";
+    if (cycles && stats.measurements + stats.controls > 0 &&
+        std::find(cycles->begin(), cycles->end(), stats.cycle_uid) == cycles->end())
+      cycles->push_back(stats.cycle_uid);
     std::cout << "\n";
     if (!s.ok()) {
       std::cerr << "rasad: " << s.ToString() << "\n";

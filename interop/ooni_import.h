@@ -11,6 +11,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,8 +23,12 @@ namespace rasad {
 
 class Store;
 
+// Network of the measurements made from OONI's test helper responses.
+inline constexpr const char* kOoniControlNetwork = "control-ooni";
+
 struct OoniImportStats {
-  int measurements = 0;  // measurements written by this call
+  int measurements = 0;  // OONI measurements written by this call
+  int controls = 0;      // control-ooni measurements (test helper responses) written with them
   int skipped = 0;       // records not written: not a measurement, or already in the database
   std::vector<std::string> warnings;
   std::string cycle_uid;  // the file's cycle ("" when nothing was importable)
@@ -34,6 +39,12 @@ struct OoniMeasurement {
   NetworkConfig net;  // name = m.network, operator_label "<probe_cc> <probe_asn>", asn
   nlohmann::json ooni_verdict;  // {"test_name", "test_version", "blocking", "accessible", ...}
   nlohmann::json control;       // test_keys.control, or null
+  // The test helper's view of the same URL (web_connectivity with a
+  // test_keys.control object): network kOoniControlNetwork, same cycle,
+  // target and endpoint as `m`, observations from ThResponseToObservations
+  // (details.source = "control"), uids derived from m.uid, times = m.t_start.
+  // The classifier uses it as the control for `m` (IsControlNetwork).
+  std::optional<Measurement> control_m;
   // Identity of the OONI measurement (columns of ooni_imports).
   std::string ooni_measurement_uid;  // server-side measurement_uid, "" when absent
   std::string report_id;
@@ -71,6 +82,9 @@ Status EnsureOoniImportsTable(Store* store);
 // `rasad import ooni FILE... [--database DB]`: opens (creating) the database,
 // imports each file, prints one line per file to stdout and errors/warnings to
 // stderr. Returns the process exit code (0 = every file imported).
-int RunImportOoni(const std::vector<std::string>& files, const std::string& database);
+// `cycles`, when given, receives the uid of every cycle written to (to
+// classify them next).
+int RunImportOoni(const std::vector<std::string>& files, const std::string& database,
+                  std::vector<std::string>* cycles = nullptr);
 
 }  // namespace rasad

@@ -148,7 +148,7 @@ void CheckShape(const Measurement& m, const std::string& file) {
 }
 
 TEST_F(OoniImportTest, EveryFileImports) {
-  int total = 0;
+  int total = 0, controls = 0;
   for (const std::string& file : MeasurementFiles()) {
     SCOPED_TRACE(file);
     OoniImportStats stats;
@@ -165,6 +165,17 @@ TEST_F(OoniImportTest, EveryFileImports) {
       EXPECT_EQ(om.m.target, "ooni");
       EXPECT_EQ(om.m.network.rfind("ooni:AS", 0), 0u) << om.m.network;
       EXPECT_TRUE(om.ooni_verdict.contains("test_name"));
+      // A control-ooni measurement exactly when OONI had a usable control.
+      bool usable = om.control.is_object() && om.ooni_verdict.value("control_failure", json()).is_null();
+      EXPECT_EQ(om.control_m.has_value(), usable);
+      if (om.control_m) {
+        EXPECT_EQ(om.control_m->network, kOoniControlNetwork);
+        EXPECT_EQ(om.control_m->endpoint, om.m.endpoint);
+        EXPECT_EQ(om.control_m->target, om.m.target);
+        EXPECT_EQ(om.control_m->cycle_uid, om.m.cycle_uid);
+        for (const Observation& o : om.control_m->observations)
+          EXPECT_EQ(o.details.value("source", ""), "control");
+      }
     }
     std::cout << "[ import   ] " << fs::path(file).parent_path().filename().string() << "/"
               << fs::path(file).filename().string() << ": " << stats.measurements
@@ -172,8 +183,16 @@ TEST_F(OoniImportTest, EveryFileImports) {
     for (const std::string& w : stats.warnings) std::cout << "\n             warning: " << w;
     std::cout << "\n";
     total += stats.measurements;
+    controls += stats.controls;
   }
-  EXPECT_EQ(std::to_string(total), Query(store_.get(), "SELECT count(*) FROM measurements"));
+  // 73 OONI measurements; 57 of the 59 web_connectivity ones carry a usable
+  // control (the two others: control_failure set).
+  EXPECT_EQ(total, 73);
+  EXPECT_EQ(controls, 57);
+  EXPECT_EQ(std::to_string(total + controls),
+            Query(store_.get(), "SELECT count(*) FROM measurements"));
+  EXPECT_EQ(std::to_string(controls),
+            Query(store_.get(), "SELECT count(*) FROM measurements WHERE network = 'control-ooni'"));
   EXPECT_EQ(std::to_string(total), Query(store_.get(), "SELECT count(*) FROM ooni_imports"));
   EXPECT_TRUE(store_->CheckIntegrity().ok());
   // Volunteer safety: probe_ip is nowhere.
@@ -198,8 +217,23 @@ TEST_F(OoniImportTest, IranDnsBlockpageAnswer) {
   EXPECT_FALSE(om.ooni_verdict.contains("queries"));
 
   // Read back from the database, as the classifier will.
-  std::vector<Measurement> ms = Stored(stats.cycle_uid);
+  // The probe's measurement and the test helper's (control-ooni).
+  EXPECT_EQ(stats.controls, 1);
+  std::vector<Measurement> all = Stored(stats.cycle_uid), ms, ctl;
+  for (const Measurement& x : all) (x.network == kOoniControlNetwork ? ctl : ms).push_back(x);
   ASSERT_EQ(ms.size(), 1u);
+  ASSERT_EQ(ctl.size(), 1u);
+  EXPECT_EQ(ctl[0].endpoint, "https://www.facebook.com/");
+  EXPECT_FALSE(ctl[0].failure) << *ctl[0].failure;
+  EXPECT_EQ(ctl[0].furthest_step, Step::kHttp);
+  bool ctl_dns = false;
+  for (const Observation& o : ctl[0].observations)
+    if (o.step == Step::kDns) {
+      ctl_dns = true;
+      EXPECT_FALSE(o.details["answers"].empty());
+      for (const auto& a : o.details["answers"]) EXPECT_NE(a["value"], "10.10.34.36");
+    }
+  EXPECT_TRUE(ctl_dns);
   const Measurement& m = ms[0];
   const Observation* dns = nullptr;
   for (const Observation& o : m.observations)
@@ -229,8 +263,12 @@ TEST_F(OoniImportTest, IranDnsBlockpageAnswer) {
   EXPECT_TRUE(tcp);
   EXPECT_EQ("dns", Query(store_.get(), "SELECT ooni_verdict ->> 'blocking' FROM ooni_imports"));
   EXPECT_EQ("AS197207", Query(store_.get(), "SELECT probe_asn FROM ooni_imports"));
-  EXPECT_EQ("IR AS197207", Query(store_.get(), "SELECT operator FROM cycle_networks"));
-  EXPECT_EQ("197207", Query(store_.get(), "SELECT asn FROM cycle_networks"));
+  EXPECT_EQ("IR AS197207",
+            Query(store_.get(), "SELECT operator FROM cycle_networks WHERE name = 'ooni:AS197207'"));
+  EXPECT_EQ("197207",
+            Query(store_.get(), "SELECT asn FROM cycle_networks WHERE name = 'ooni:AS197207'"));
+  EXPECT_EQ("OONI test helper",
+            Query(store_.get(), "SELECT operator FROM cycle_networks WHERE name = 'control-ooni'"));
 }
 
 TEST_F(OoniImportTest, Bug351KnownFalsePositive) {
@@ -362,8 +400,16 @@ TEST_F(OoniImportTest, ReimportIsIdempotent) {
   OoniImportStats third;
   ASSERT_TRUE(ImportOoniFile(dir_ + "/two.jsonl", store_.get(), &third).ok());
   EXPECT_EQ(third.measurements, 1);
+  EXPECT_EQ(third.controls, 1);  // bug_352 is web_connectivity with a control
   EXPECT_EQ(third.skipped, 1);
-  EXPECT_EQ("2", Query(store_.get(), "SELECT count(*) FROM measurements"));
+  EXPECT_EQ("3", Query(store_.get(), "SELECT count(*) FROM measurements"));
+  // Importing that file again adds nothing (the control's uids are derived too).
+  std::string obs3 = Query(store_.get(), "SELECT count(*) FROM observations");
+  OoniImportStats fourth;
+  ASSERT_TRUE(ImportOoniFile(dir_ + "/two.jsonl", store_.get(), &fourth).ok());
+  EXPECT_EQ(fourth.measurements + fourth.controls, 0);
+  EXPECT_EQ("3", Query(store_.get(), "SELECT count(*) FROM measurements"));
+  EXPECT_EQ(obs3, Query(store_.get(), "SELECT count(*) FROM observations"));
 }
 
 TEST_F(OoniImportTest, MalformedJsonlNamesFileAndLineAndKeepsEarlierRecords) {
@@ -376,7 +422,8 @@ TEST_F(OoniImportTest, MalformedJsonlNamesFileAndLineAndKeepsEarlierRecords) {
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.message().rfind(path + ":4: ", 0), 0u) << s.ToString();
   EXPECT_EQ(stats.measurements, 2);
-  EXPECT_EQ("2", Query(store_.get(), "SELECT count(*) FROM measurements"));
+  EXPECT_EQ(stats.controls, 2);  // bug_351 and bug_352 each carry a control
+  EXPECT_EQ("4", Query(store_.get(), "SELECT count(*) FROM measurements"));
   std::string status;
   ASSERT_TRUE(store_->CycleStatus(stats.cycle_uid, &status).ok());
   EXPECT_EQ(status, "aborted");
