@@ -137,15 +137,17 @@ inline Measurement MakeMeasurement(const std::string& cycle_uid, int cycle, int 
   http.remote_addr = answer;
   http.remote_port = 443;
   http.flow_uid = tcp.flow_uid;
-  http.details = {{"url", "https://www.clubhouseapi.com/"},
-                  {"method", "GET"},
-                  {"status", 200},
-                  {"status_line", "HTTP/1.1 200 OK"},
-                  {"http_version", "1.1"},
-                  {"headers_list", {{"Content-Type", "text/html"}, {"X-Client-Ip", local}}},
-                  {"title", "Clubhouse"},
-                  {"body_length", 15},
-                  {"body_prefix_b64", "PGh0bWw+aGk8L2h0bWw+"}};
+  http.details = {
+      {"url", "https://www.clubhouseapi.com/"},
+      {"method", "GET"},
+      {"status", 200},
+      {"status_line", "HTTP/1.1 200 OK"},
+      {"http_version", "1.1"},
+      {"headers_list", nlohmann::json::array({nlohmann::json::array({"Content-Type", "text/html"}),
+                                              nlohmann::json::array({"X-Client-Ip", local})})},
+      {"title", std::string("Clubhouse - your address is ") + local},
+      {"body_length", 15},
+      {"body_prefix_b64", "PGh0bWw+aGk8L2h0bWw+"}};
   m.observations.push_back(http);
   m.furthest_step = Step::kHttp;
   return m;
