@@ -34,6 +34,22 @@ std::string B64Decode(const std::string& in) {
 
 bool Succeeded(const Measurement& m) { return !m.failure && m.probe_error.empty(); }
 
+// Packet evidence (probe/capture): rows whose details name a finding.
+bool IsFinding(const Observation& o) {
+  return o.details.is_object() && o.details.contains("finding");
+}
+
+// The strongest finding of a kind prefix ("dns.", "tcp.injection"), proven first.
+const Observation* FindFinding(const Measurement& m, const std::string& prefix) {
+  const Observation* best = nullptr;
+  for (const Observation& o : m.observations) {
+    if (!IsFinding(o) || o.details.value("finding", "").rfind(prefix, 0) != 0) continue;
+    if (!best || (o.details.value("proven", false) && !best->details.value("proven", false)))
+      best = &o;
+  }
+  return best;
+}
+
 std::vector<std::string> Answers(const Measurement& m) {
   std::vector<std::string> out;
   for (const Observation& o : m.observations) {
@@ -129,12 +145,31 @@ bool HttpDiffers(const Observation& p, const Observation& c, json* why) {
     (*why)["body_proportion"] = prop;
   }
   // headers: uncommon names in common
-  static const std::set<std::string> kCommon = {
-      "date", "content-type", "server", "cache-control", "vary", "set-cookie", "location",
-      "expires", "x-powered-by", "content-encoding", "last-modified", "accept-ranges", "pragma",
-      "x-frame-options", "etag", "x-content-type-options", "age", "via", "p3p",
-      "x-xss-protection", "content-language", "cf-ray", "strict-transport-security", "link",
-      "x-varnish"};
+  static const std::set<std::string> kCommon = {"date",
+                                                "content-type",
+                                                "server",
+                                                "cache-control",
+                                                "vary",
+                                                "set-cookie",
+                                                "location",
+                                                "expires",
+                                                "x-powered-by",
+                                                "content-encoding",
+                                                "last-modified",
+                                                "accept-ranges",
+                                                "pragma",
+                                                "x-frame-options",
+                                                "etag",
+                                                "x-content-type-options",
+                                                "age",
+                                                "via",
+                                                "p3p",
+                                                "x-xss-protection",
+                                                "content-language",
+                                                "cf-ray",
+                                                "strict-transport-security",
+                                                "link",
+                                                "x-varnish"};
   auto names = [&](const Observation& o) {
     std::set<std::string> out;
     for (const auto& h : o.details.value("headers_list", json::array()))
@@ -235,6 +270,16 @@ Local LocalOutcome(const Measurement& m, const ClassifierOptions& opt) {
     l.verdict = v::kInconclusive;
     l.rule = "probe_error";
     l.evidence["probe_error"] = m.probe_error;
+    return l;
+  }
+  // Two different answers to one query on the wire: on-path injection
+  // raced the resolver (c-ares only ever sees the first).
+  if (const Observation* f = FindFinding(m, "dns.conflicting_responses")) {
+    l.verdict = v::kDnsInjected;
+    l.rule = "packet_evidence";
+    l.fingerprint = f->details.value("proven", false);  // proven: confirmed on its own
+    l.evidence["finding"] = f->uid;
+    l.evidence["evidence_pcap"] = f->details.value("evidence_pcap", "");
     return l;
   }
   for (const std::string& a : Answers(m)) {
@@ -427,8 +472,8 @@ std::optional<Local> ClassicDns(const Measurement& m, const Measurement* control
     if (ValidationOnly(o) || Depth(o) > 0) continue;
     flows[o.flow_uid] = flows[o.flow_uid] || o.failure.has_value();
   }
-  bool all_failed = !flows.empty() && std::all_of(flows.begin(), flows.end(),
-                                                   [](const auto& f) { return f.second; });
+  bool all_failed = !flows.empty() &&
+                    std::all_of(flows.begin(), flows.end(), [](const auto& f) { return f.second; });
   if (control_nx) {
     l.rule = "classic_dns_ghost";
   } else if (control_resolved && all_failed) {
@@ -599,10 +644,11 @@ std::vector<Verdict> ClassifyCycle(const std::vector<Measurement>& measurements,
       if (verdict == v::kOk && control) {
         const Observation* pf = FinalResponse(*chosen);
         const Observation* cf = FinalResponse(*control);
-        bool over_tls = pf && std::any_of(chosen->observations.begin(), chosen->observations.end(),
-                                          [&](const Observation& o) {
-                                            return o.step == Step::kTls && o.flow_uid == pf->flow_uid;
-                                          });
+        bool over_tls =
+            pf && std::any_of(chosen->observations.begin(), chosen->observations.end(),
+                              [&](const Observation& o) {
+                                return o.step == Step::kTls && o.flow_uid == pf->flow_uid;
+                              });
         json why = json::object();
         if (pf && cf && !over_tls && HttpDiffers(*pf, *cf, &why)) {
           verdict = v::kHttpDiff;
@@ -639,11 +685,12 @@ std::vector<Verdict> ClassifyCycle(const std::vector<Measurement>& measurements,
             std::none_of(answers.begin(), answers.end(), [&](const std::string& a) {
               return opt.bogons.IsBogon(a) || good.count(a) > 0;
             });
-        bool same_page = !mine || std::any_of(pages.begin(), pages.end(), [&](const Observation* f) {
-          std::string t1 = f->details.value("title", ""), t2 = mine->details.value("title", "");
-          return f->details.value("status", 0) == mine->details.value("status", 0) &&
-                 strcasecmp(t1.c_str(), t2.c_str()) == 0;
-        });
+        bool same_page =
+            !mine || std::any_of(pages.begin(), pages.end(), [&](const Observation* f) {
+              std::string t1 = f->details.value("title", ""), t2 = mine->details.value("title", "");
+              return f->details.value("status", 0) == mine->details.value("status", 0) &&
+                     strcasecmp(t1.c_str(), t2.c_str()) == 0;
+            });
         if (public_unseen && !pages.empty() && !same_page) {
           verdict = v::kDnsInconsistent;
           rule = "answers_match_no_control+other_page";
@@ -726,6 +773,18 @@ std::vector<Verdict> ClassifyCycle(const std::vector<Measurement>& measurements,
     }
     vd.verdict = verdict;
     vd.rule = rule;
+    // Packet-level proof that the failure was injected (two independent
+    // signals, docs/EVIDENCE.md) confirms a blocking verdict.
+    if (IsBlocking(verdict) && confidence != "confirmed") {
+      const Observation* proof = FindFinding(*chosen, "tcp.injection");
+      if (proof && proof->details.value("proven", false)) {
+        confidence = "confirmed";
+        vd.rule += "+packet_proof";
+        vd.evidence["packet_proof"] = proof->uid;
+        vd.evidence["evidence_pcap"] = proof->details.value("evidence_pcap", "");
+        used.push_back("packets");
+      }
+    }
     vd.confidence = IsBlocking(verdict) ? (confidence.empty() ? "probable" : confidence) : "";
     vd.evidence["controls"] = used;
     vd.ooni_blocking = OoniBlocking(verdict);

@@ -363,3 +363,80 @@ TEST(Vocabulary, ClosedAndStable) {
 
 }  // namespace
 }  // namespace rasad
+
+namespace rasad {
+namespace {
+
+Observation Finding(const Measurement& m, Step step, const std::string& kind, bool proven) {
+  Observation f;
+  f.uid = m.uid + "/finding/" + kind;
+  f.step = step;
+  f.details["finding"] = kind;
+  f.details["signals"] = proven ? 2 : 1;
+  f.details["proven"] = proven;
+  f.details["evidence_pcap"] = "results/evidence/c/" + m.uid + ".pcap";
+  return f;
+}
+
+TEST(PacketEvidence, ConflictingDnsAnswersOnTheWireAreDnsInjected) {
+  ClassifierOptions opt;
+  Measurement m;
+  m.uid = "m1";
+  m.cycle_uid = "c";
+  m.network = "opB";
+  m.target = "app";
+  m.endpoint = "api";
+  Observation q;
+  q.uid = "q";
+  q.step = Step::kDns;
+  q.details["answers"] = nlohmann::json::array({{{"type", "A"}, {"value", "93.184.216.99"}}});
+  m.observations.push_back(q);
+  m.observations.push_back(Finding(m, Step::kDns, "dns.conflicting_responses", true));
+  auto vs = ClassifyCycle({m}, opt);
+  ASSERT_EQ(vs.size(), 1u);
+  EXPECT_EQ(vs[0].verdict, "dns.injected");
+  EXPECT_EQ(vs[0].confidence, "confirmed");
+  EXPECT_EQ(vs[0].rule, "packet_evidence");
+  // Identical duplicates are not injection.
+  m.observations.back() = Finding(m, Step::kDns, "dns.duplicate_response", false);
+  EXPECT_NE(ClassifyCycle({m}, opt)[0].verdict, "dns.injected");
+}
+
+TEST(PacketEvidence, ProvenInjectedResetConfirmsTheVerdict) {
+  ClassifierOptions opt;
+  Measurement m;
+  m.uid = "m2";
+  m.cycle_uid = "c";
+  m.network = "opB";
+  m.target = "app";
+  m.endpoint = "api";
+  m.furthest_step = Step::kTcp;
+  m.failed_step = Step::kTls;
+  m.failure = "connection_reset";
+  Observation tls;
+  tls.uid = "tls";
+  tls.step = Step::kTls;
+  tls.failure = "connection_reset";
+  m.observations.push_back(tls);
+  Measurement other = m;  // another operator reaches it: probable without proof
+  other.uid = "m3";
+  other.network = "opA";
+  other.failure.reset();
+  other.failed_step.reset();
+  other.furthest_step = Step::kTls;
+  other.observations[0].failure.reset();
+  auto vs = ClassifyCycle({m, other}, opt);
+  ASSERT_EQ(vs.size(), 2u);
+  const Verdict& b = vs[0].network == "opB" ? vs[0] : vs[1];
+  EXPECT_EQ(b.verdict, "tls.reset");
+  EXPECT_EQ(b.confidence, "probable");
+  m.observations.push_back(Finding(m, Step::kTls, "tcp.injection", true));
+  vs = ClassifyCycle({m, other}, opt);
+  const Verdict& p = vs[0].network == "opB" ? vs[0] : vs[1];
+  EXPECT_EQ(p.verdict, "tls.reset");
+  EXPECT_EQ(p.confidence, "confirmed");
+  EXPECT_NE(p.rule.find("packet_proof"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace rasad
