@@ -83,13 +83,14 @@ CREATE TABLE IF NOT EXISTS private_addresses (
   addr       TEXT    PRIMARY KEY NOT NULL,
   first_seen INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS verdicts_events
+  ON verdicts (target, endpoint, network, t_start, verdict, confidence, measurement_uid);
 )sql";
 }
 
 Status EnsureReportTables(Store* store) {
-  sqlite3* db = store->handle();
-  if (HaveReportTables(db)) return Status::Ok();
-  return Exec(db, ReportTablesSql(), "create report tables");
+  // Every statement is IF NOT EXISTS: cheap when everything is there.
+  return Exec(store->handle(), ReportTablesSql(), "create report tables");
 }
 
 bool HaveReportTables(sqlite3* db) {

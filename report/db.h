@@ -46,7 +46,8 @@ Status SqlError(sqlite3* db, const std::string& what);
 Status Exec(sqlite3* db, const std::string& sql, const std::string& what);
 
 // The SQL of the report tables (timeline_hourly, timeline_series,
-// timeline_applied, private_addresses), all IF NOT EXISTS. Until the
+// timeline_applied, private_addresses) and of the covering index events scan
+// (verdicts_events), all IF NOT EXISTS. Until the
 // migration that creates them ships (docs/REPORTS.md), EnsureReportTables runs
 // it when a database is opened for reporting.
 const char* ReportTablesSql();

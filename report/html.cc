@@ -141,8 +141,8 @@ std::string RenderHtml(const ReportModel& m, const HtmlOptions& o, const Scrubbe
   std::vector<std::string> apps = m.Targets(false);
   std::vector<std::string> canaries(m.canaries.begin(), m.canaries.end());
   std::ostringstream h;
-  std::string period = tz.Format(m.since) + " – " + tz.Format(m.until) + " (" + tz.name() + ", " +
-                       tz.OffsetLabel(m.until) + ")";
+  std::string period = (m.since <= 1 ? std::string("the whole history") : tz.Format(m.since)) +
+                       " – " + tz.Format(m.until) + " (" + ZoneLabel(tz, m.until) + ")";
 
   h << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
     << "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
@@ -191,7 +191,7 @@ std::string RenderHtml(const ReportModel& m, const HtmlOptions& o, const Scrubbe
                 "ok", "blocking_confirmed", "blocking_probable", "other", "top_blocking", "class"});
   const int label_w = 170, top = 8, row_h = 22, axis_h = 34;
   int cols = static_cast<int>(starts.size());
-  int cell_w = std::max(3, std::min(60, cols ? 1080 / cols : 60));
+  int cell_w = std::max(1, std::min(60, cols ? 1080 / cols : 60));
   std::vector<std::pair<std::string, bool>> rows;
   for (const std::string& a : apps) rows.push_back({a, false});
   for (const std::string& c : canaries) rows.push_back({c, true});

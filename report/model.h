@@ -40,7 +40,9 @@ struct Cell {
   int64_t n = 0, ok = 0, confirmed = 0, probable = 0, other = 0;
   std::map<std::string, int64_t> blocking;  // verdict -> n
   int64_t Blocking() const { return confirmed + probable; }
-  // "none" | "ok" | "partial" | "blocked-probable" | "blocked-confirmed" | "failure"
+  // "none" | "ok" | "partial" | "blocked-probable" | "blocked-confirmed" | "failure":
+  // blocked when at least half the verdicts were blocking, partial from a
+  // tenth, else ok (docs/REPORTS.md, "Timeline").
   std::string Class() const;
   std::string TopBlocking() const;  // most frequent blocking verdict, "" if none
   void Add(const TimelineCount& c);

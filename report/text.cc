@@ -23,6 +23,10 @@ std::string Pct(int64_t a, int64_t b) {
 
 }  // namespace
 
+std::string ZoneLabel(const TimeZone& tz, int64_t at) {
+  return tz.utc() ? "UTC" : tz.name() + ", " + tz.OffsetLabel(at);
+}
+
 void TextTable::Print(std::ostream& os) const {
   std::vector<size_t> w(header_.size(), 0);
   for (size_t i = 0; i < header_.size(); ++i) w[i] = Width(header_[i]);
@@ -56,8 +60,10 @@ std::string Window(const TimeZone& tz, int64_t after, int64_t by, const char* op
 
 void PrintEvents(const ReportModel& m, const TextOptions& o, std::ostream& os) {
   const TimeZone& tz = o.tz;
-  os << "Disruption events, " << tz.Format(m.since) << " .. " << tz.Format(m.until) << " ("
-     << tz.name() << ", " << tz.OffsetLabel(m.until) << "): " << m.events.size() << " event"
+  os << "Disruption events, "
+     << (m.since <= 1 ? "whole history up to " + tz.Format(m.until)
+                      : tz.Format(m.since) + " .. " + tz.Format(m.until))
+     << " (" << ZoneLabel(tz, m.until) << "): " << m.events.size() << " event"
      << (m.events.size() == 1 ? "" : "s") << "\n";
   os << "onset = between the last ok and the first blocking measurement; end = between the last "
         "blocking and the first ok one.\n\n";
@@ -147,7 +153,7 @@ void PrintTimeline(const ReportModel& m, const TextOptions& o, std::ostream& os)
   bool days = UseDays(m, o.bucket);
   auto buckets = Buckets(m, tz, days, o.by_endpoint, false);
   os << "Timeline per " << (days ? "day" : "hour") << ", " << tz.Format(m.since) << " .. "
-     << tz.Format(m.until) << " (" << tz.name() << ", " << tz.OffsetLabel(m.until) << ")\n";
+     << tz.Format(m.until) << " (" << ZoneLabel(tz, m.until) << ")\n";
   if (!tz.utc() && !days)
     os << "(buckets are UTC hours, labelled with their start in " << tz.name() << ")\n";
   os << "\n";
@@ -167,7 +173,7 @@ void PrintTimeline(const ReportModel& m, const TextOptions& o, std::ostream& os)
 void PrintCompare(const ReportModel& m, const TextOptions& o, std::ostream& os) {
   const TimeZone& tz = o.tz;
   os << "Operators side by side, " << tz.Format(m.since) << " .. " << tz.Format(m.until) << " ("
-     << tz.name() << ", " << tz.OffsetLabel(m.until) << ")\n";
+     << ZoneLabel(tz, m.until) << ")\n";
   os << "Each cell: the latest verdict of the period, since when, and the share of the period's "
         "verdicts that were blocking.\n\n";
   std::vector<std::string> header = {"app/endpoint"};

@@ -28,6 +28,9 @@ struct TextOptions {
   std::string bucket;        // timeline: "hour" | "day" | "" (auto: hour up to 48 h)
 };
 
+// "UTC", or "Asia/Tehran, UTC+03:30".
+std::string ZoneLabel(const TimeZone& tz, int64_t at);
+
 // "19:45 .. 20:00" style windows, in the zone.
 std::string Window(const TimeZone& tz, int64_t after, int64_t by, const char* open_after,
                    const char* open_by);

@@ -140,9 +140,9 @@ Status InTransaction(sqlite3* db, const std::string& what, const std::function<S
 }  // namespace
 
 Status UpdateTimeline(Store* store, const std::string& cycle_uid) {
+  if (store->SchemaVersion() < 3) return Status::Invalid("database predates the verdicts table");
   Status st = reportdb::EnsureReportTables(store);
   if (!st.ok()) return st;
-  if (store->SchemaVersion() < 3) return Status::Invalid("database predates the verdicts table");
   sqlite3* db = store->handle();
   return InTransaction(db, "update timeline of cycle " + cycle_uid,
                        [&] { return ApplyCycle(db, cycle_uid); });
@@ -150,9 +150,9 @@ Status UpdateTimeline(Store* store, const std::string& cycle_uid) {
 
 Status CatchUpTimeline(Store* store, int* applied) {
   if (applied) *applied = 0;
+  if (store->SchemaVersion() < 3) return Status::Invalid("database predates the verdicts table");
   Status st = reportdb::EnsureReportTables(store);
   if (!st.ok()) return st;
-  if (store->SchemaVersion() < 3) return Status::Invalid("database predates the verdicts table");
   sqlite3* db = store->handle();
   std::vector<std::string> todo;
   {
