@@ -135,6 +135,7 @@ int RunReport(const std::string& kind, const ReportOptions& o) {
   } else {
     mo.default_span = 7 * 24 * kMicrosPerHour;
     mo.need_latest = kind == "html";
+    mo.need_events = kind == "html";
   }
   ReportModel m;
   st = BuildModel(*store, mo, &m);

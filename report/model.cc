@@ -143,9 +143,11 @@ Status BuildModel(const Store& store, const ModelOptions& o, ReportModel* out) {
   ef.target = o.target;
   ef.network = o.network;
   ef.include_controls = o.include_controls;
-  st = LoadEvents(store, ef, o.rules, &m.events);
-  if (!st.ok()) return st;
-  m.episodes = GroupEpisodes(m.events);
+  if (o.need_events) {
+    st = LoadEvents(store, ef, o.rules, &m.events);
+    if (!st.ok()) return st;
+    m.episodes = GroupEpisodes(m.events);
+  }
 
   if (o.need_latest) {
     Stmt q;

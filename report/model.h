@@ -32,6 +32,7 @@ struct ModelOptions {
   bool include_controls = false;
   bool need_latest = false;  // compare: the latest verdict per series
   bool need_counts = true;   // timeline counts of the period (not needed by events)
+  bool need_events = true;   // events and episodes (not needed by the timeline table)
   EventRules rules;
 };
 
