@@ -29,6 +29,8 @@
 #include "probe/measure/cycle.h"
 #include "probe/net/tls_inspect.h"
 #include "probe/store/store.h"
+#include "report/commands.h"
+#include "report/timeline.h"
 
 namespace rasad {
 namespace {
@@ -169,6 +171,10 @@ int RunProbe(const ProbeOptions& opts) {
       std::vector<Verdict> verdicts = cur.analyzer->Classify(report.measurements);
       Status vs = WriteVerdicts(store.get(), report.uid, verdicts);
       if (!vs.ok()) Log("cannot store verdicts: " + vs.ToString());
+      if (vs.ok()) {
+        Status ts = UpdateTimeline(store.get(), report.uid);
+        if (!ts.ok()) Log("cannot update the timeline: " + ts.ToString());
+      }
       if (!opts.quiet) PrintCycleTable(report, verdicts, std::cout);
       std::cout.flush();
       if (!report.store_error.empty()) Log("storage error: " + report.store_error);
@@ -275,6 +281,7 @@ int RunClassify(const std::string& config_path, const std::string& database,
   for (const std::string& uid : cycles) {
     std::vector<Verdict> verdicts;
     st = analyzer->ClassifyStored(store.get(), uid, &verdicts);
+    if (st.ok()) st = UpdateTimeline(store.get(), uid);
     if (!st.ok()) {
       std::cerr << "cycle " << uid << ": " << st.ToString() << "\n";
       return 1;
@@ -443,6 +450,75 @@ int main(int argc, char** argv) {
       "analyze", "Run the injection detectors on a pcap/pcapng file and print the findings");
   pcap_analyze->add_option("file", pcap_path, "Capture file (pcap or pcapng)")->required();
 
+  // report/: timelines, events, reports and exports for people (docs/REPORTS.md, EXPORTS.md).
+  rasad::ReportOptions ropts;
+  ropts.database.clear();  // "" = the config's
+  std::string report_config, report_kind;
+  auto* report_cmd = app.add_subcommand(
+      "report", "Disruption events, timelines and operator comparisons for people");
+  report_cmd->require_subcommand(1);
+  const std::pair<const char*, const char*> report_kinds[] = {
+      {"events",
+       "Disruption events (onset/end windows, techniques, confidence, evidence) and, "
+       "per app, which operator blocked first and how"},
+      {"timeline", "Verdict counts per hour or day, per app and operator"},
+      {"compare", "Operators side by side for a period: what is blocked where, how, since when"},
+      {"html", "One self-contained HTML report: heatmaps, events, comparison, methodology"}};
+  for (const auto& [name, help] : report_kinds) {
+    auto* sub = report_cmd->add_subcommand(name, help);
+    sub->callback([&report_kind, n = std::string(name)] { report_kind = n; });
+    sub->add_option("-c,--config", report_config, "Config file naming the database");
+    sub->add_option("--database", ropts.database, "Database (default: the config's)");
+    sub->add_option("--since", ropts.since,
+                    "Start: UTC ISO 8601 (2026-04-08T19:40Z) or relative (24h, 7d)");
+    sub->add_option("--until", ropts.until, "End: same forms (default: the newest data)");
+    sub->add_option("--tz", ropts.tz, "Show times in this zone, e.g. Asia/Tehran (default UTC)");
+    sub->add_option("--target", ropts.target, "One app only");
+    sub->add_option("--network", ropts.network, "One operator network only");
+    sub->add_flag("--rebuild", ropts.rebuild, "Recompute the timeline counts from the verdicts");
+    std::string n = name;
+    if (n == "timeline" || n == "html")
+      sub->add_option("--bucket", ropts.bucket, "hour or day (default: by the period's length)")
+          ->check(CLI::IsMember({"hour", "day"}));
+    if (n == "timeline")
+      sub->add_flag("--by-endpoint", ropts.by_endpoint, "One row per endpoint, not per app");
+    if (n == "events")
+      sub->add_flag("--include-controls", ropts.include_controls, "Canary targets too");
+    if (n == "html")
+      sub->add_option("-o,--output", ropts.output,
+                      "Output file (default rasad-report.html; - = standard output)");
+  }
+
+  rasad::ExportOptions xopts;
+  xopts.database.clear();
+  std::string export_config, export_format;
+  auto* export_cmd = app.add_subcommand(
+      "export", "Export observations, verdicts or events (CSV, JSON Lines) or OONI measurements");
+  export_cmd->require_subcommand(1);
+  const std::pair<const char*, const char*> export_formats[] = {
+      {"csv", "Tidy CSV, one row per observation, verdict or event (docs/EXPORTS.md)"},
+      {"json", "The same rows as JSON Lines"},
+      {"ooni", "OONI measurement JSONL (df-000 base keys, web_connectivity test keys)"}};
+  for (const auto& [name, help] : export_formats) {
+    auto* sub = export_cmd->add_subcommand(name, help);
+    sub->callback([&export_format, n = std::string(name)] { export_format = n; });
+    sub->add_option("-c,--config", export_config, "Config file naming the database");
+    sub->add_option("--database", xopts.database, "Database (default: the config's)");
+    sub->add_option("--since", xopts.since, "Start: UTC ISO 8601 or relative (24h, 7d)");
+    sub->add_option("--until", xopts.until, "End: same forms");
+    sub->add_option("--target", xopts.target, "One app only");
+    sub->add_option("--network", xopts.network, "One operator network only");
+    sub->add_option("-o,--output", xopts.output, "Output file (default: standard output)");
+    if (std::string(name) == "ooni")
+      sub->add_option("--probe-cc", xopts.probe_cc,
+                      "ISO 3166 country of the networks (default ZZ, unknown)")
+          ->capture_default_str();
+    else
+      sub->add_option("--what", xopts.what, "observations, verdicts or events")
+          ->check(CLI::IsMember({"observations", "verdicts", "events"}))
+          ->capture_default_str();
+  }
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -466,6 +542,28 @@ int main(int argc, char** argv) {
     rc = RunEvidenceExport(ev_config, ev_db, ev_out);
   } else if (*pcap_analyze) {
     rc = rasad::capture::AnalyzePcapFile(pcap_path, std::cout, std::cerr);
+  } else if (*report_cmd) {
+    if (ropts.database.empty()) {
+      Config cfg;
+      Status st = LoadConfigOrDefault(report_config, &cfg);
+      if (!st.ok()) {
+        std::cerr << st.ToString() << "\n";
+        return 2;
+      }
+      ropts.database = cfg.database;
+    }
+    rc = rasad::RunReport(report_kind, ropts);
+  } else if (*export_cmd) {
+    if (xopts.database.empty()) {
+      Config cfg;
+      Status st = LoadConfigOrDefault(export_config, &cfg);
+      if (!st.ok()) {
+        std::cerr << st.ToString() << "\n";
+        return 2;
+      }
+      xopts.database = cfg.database;
+    }
+    rc = rasad::RunExport(export_format, xopts);
   } else if (*ooni) {
     Config cfg;
     Status st = LoadConfigOrDefault(ooni_config, &cfg);

@@ -128,6 +128,58 @@ CREATE TABLE verdicts (
 CREATE INDEX verdicts_by_target ON verdicts (target, endpoint, network, t_start);
 )sql";
 
+// v4: what reports and imports keep. Incremental timeline counts per hour
+// (report/timeline.cc), the volunteer's own addresses for scrubbing exports
+// (never exported themselves), OONI's verdict and control for imported
+// measurements (interop/), and a covering index for event queries.
+// IF NOT EXISTS: report/ and interop/ created these tables on the fly
+// before this migration existed.
+const char kV4ReportsAndImports[] = R"sql(
+CREATE TABLE IF NOT EXISTS timeline_hourly (
+  target     TEXT    NOT NULL,
+  endpoint   TEXT    NOT NULL,
+  network    TEXT    NOT NULL,
+  hour       INTEGER NOT NULL,
+  verdict    TEXT    NOT NULL,
+  confidence TEXT    NOT NULL DEFAULT '',
+  n          INTEGER NOT NULL,
+  PRIMARY KEY (target, endpoint, network, hour, verdict, confidence)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS timeline_hourly_by_hour ON timeline_hourly (hour);
+CREATE TABLE IF NOT EXISTS timeline_series (
+  target     TEXT    NOT NULL,
+  endpoint   TEXT    NOT NULL,
+  network    TEXT    NOT NULL,
+  control    INTEGER NOT NULL DEFAULT 0,
+  first_hour INTEGER NOT NULL,
+  last_hour  INTEGER NOT NULL,
+  PRIMARY KEY (target, endpoint, network)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS timeline_applied (
+  cycle_uid    TEXT    PRIMARY KEY NOT NULL,
+  applied_at   INTEGER NOT NULL,
+  contribution TEXT    NOT NULL DEFAULT '[]' CHECK (json_valid(contribution))
+) STRICT, WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS private_addresses (
+  addr       TEXT    PRIMARY KEY NOT NULL,
+  first_seen INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS verdicts_events
+  ON verdicts (target, endpoint, network, t_start, verdict, confidence, measurement_uid);
+CREATE TABLE IF NOT EXISTS ooni_imports (
+  measurement_uid TEXT PRIMARY KEY REFERENCES measurements(uid) ON DELETE CASCADE,
+  report_id TEXT,
+  measurement_start_time TEXT,
+  test_name TEXT,
+  input TEXT,
+  probe_cc TEXT,
+  probe_asn TEXT,
+  ooni_verdict TEXT NOT NULL CHECK (json_valid(ooni_verdict)),
+  control TEXT CHECK (control IS NULL OR json_valid(control)),
+  ooni_measurement_uid TEXT
+) STRICT;
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& Migrations() {
@@ -136,6 +188,7 @@ const std::vector<Migration>& Migrations() {
       {1, "initial schema", kV1Initial},
       {2, "certificates stored once", kV2Certificates},
       {3, "retries, canary kinds and verdicts", kV3Verdicts},
+      {4, "timelines, private addresses, OONI imports", kV4ReportsAndImports},
   };
   return kMigrations;
 }
