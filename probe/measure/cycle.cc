@@ -280,6 +280,7 @@ Status Cycle::Run(const std::function<bool()>& stop, CycleReport* report) {
     totals.measurements = static_cast<int64_t>(report->measurements.size());
     totals.bytes_sent = report->bytes_sent;
     totals.bytes_received = report->bytes_received;
+    if (!report->capture.is_null()) totals.capture_json = report->capture.dump();
     Status s = store_->FinishCycle(report->uid, totals);
     if (!s.ok() && report->store_error.empty()) report->store_error = s.ToString();
   }

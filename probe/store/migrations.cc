@@ -180,6 +180,12 @@ CREATE TABLE IF NOT EXISTS ooni_imports (
 ) STRICT;
 )sql";
 
+// v5: packet capture statistics of each cycle (received, dropped by the
+// kernel, dropped by rasad's memory bounds, per interface; docs/EVIDENCE.md).
+const char kV5CaptureStats[] = R"sql(
+ALTER TABLE cycles ADD COLUMN capture TEXT CHECK (capture IS NULL OR json_valid(capture));
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& Migrations() {
@@ -189,6 +195,7 @@ const std::vector<Migration>& Migrations() {
       {2, "certificates stored once", kV2Certificates},
       {3, "retries, canary kinds and verdicts", kV3Verdicts},
       {4, "timelines, private addresses, OONI imports", kV4ReportsAndImports},
+      {5, "capture statistics per cycle", kV5CaptureStats},
   };
   return kMigrations;
 }

@@ -46,7 +46,7 @@ const char kInsertObservation[] =
     "?18, ?19, ?20, ?21)";
 const char kFinishCycle[] =
     "UPDATE cycles SET finished_at = ?2, status = ?3, measurements = ?4, bytes_sent = ?5, "
-    "bytes_received = ?6 WHERE uid = ?1";
+    "bytes_received = ?6, capture = ?7 WHERE uid = ?1";
 // An interrupted cycle keeps what was stored before the process died: its
 // measurement count and the end of its last measurement. Its byte totals (the
 // probe's wire estimate, kept in memory) are lost and stay NULL.
@@ -80,10 +80,10 @@ const char kInsertCertificate[] =
 const char kSelectCertificate[] = "SELECT der_b64 FROM certificates WHERE sha256 = ?1";
 
 const char* const kCachedSql[] = {
-    kInsertCertificate, kSelectCertificate,
-    kInsertCycle,       kInsertCycleTarget,  kUpsertNetwork,      kInsertMeasurement,
-    kInsertObservation, kFinishCycle,        kMarkInterrupted,    kLatestCycle,
-    kCycleStatus,       kSelectMeasurements, kSelectObservations, kSelectNetworks,
+    kInsertCertificate,  kSelectCertificate, kInsertCycle,       kInsertCycleTarget,
+    kUpsertNetwork,      kInsertMeasurement, kInsertObservation, kFinishCycle,
+    kMarkInterrupted,    kLatestCycle,       kCycleStatus,       kSelectMeasurements,
+    kSelectObservations, kSelectNetworks,
 };
 
 // Tables a reader needs (present since v1).
@@ -782,6 +782,7 @@ Status Store::FinishCycle(const std::string& cycle_uid, const CycleTotals& total
                .Int(totals.measurements)
                .Int(totals.bytes_sent)
                .Int(totals.bytes_received)
+               .TextOrNull(totals.capture_json)
                .rc();
   s = StepDone(db_, stmt.get(), rc, "finish cycle " + cycle_uid);
   if (!s.ok()) return s;

@@ -36,6 +36,8 @@ struct CycleTotals {
   int64_t measurements = 0;
   int64_t bytes_sent = 0;
   int64_t bytes_received = 0;
+  // Packet capture statistics per interface (JSON; "" = no capture).
+  std::string capture_json;
 };
 
 // A network as measured in one cycle.
