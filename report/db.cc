@@ -51,46 +51,12 @@ Status Exec(sqlite3* db, const std::string& sql, const std::string& what) {
   return Status::Ok();
 }
 
-const char* ReportTablesSql() {
-  // Keep in sync with docs/REPORTS.md ("Tables") and the proposed migration.
-  return R"sql(
-CREATE TABLE IF NOT EXISTS timeline_hourly (
-  target     TEXT    NOT NULL,
-  endpoint   TEXT    NOT NULL,
-  network    TEXT    NOT NULL,
-  hour       INTEGER NOT NULL,
-  verdict    TEXT    NOT NULL,
-  confidence TEXT    NOT NULL DEFAULT '',
-  n          INTEGER NOT NULL,
-  PRIMARY KEY (target, endpoint, network, hour, verdict, confidence)
-) STRICT, WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS timeline_hourly_by_hour ON timeline_hourly (hour);
-CREATE TABLE IF NOT EXISTS timeline_series (
-  target     TEXT    NOT NULL,
-  endpoint   TEXT    NOT NULL,
-  network    TEXT    NOT NULL,
-  control    INTEGER NOT NULL DEFAULT 0,
-  first_hour INTEGER NOT NULL,
-  last_hour  INTEGER NOT NULL,
-  PRIMARY KEY (target, endpoint, network)
-) STRICT, WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS timeline_applied (
-  cycle_uid    TEXT    PRIMARY KEY NOT NULL,
-  applied_at   INTEGER NOT NULL,
-  contribution TEXT    NOT NULL DEFAULT '[]' CHECK (json_valid(contribution))
-) STRICT, WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS private_addresses (
-  addr       TEXT    PRIMARY KEY NOT NULL,
-  first_seen INTEGER NOT NULL
-) STRICT, WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS verdicts_events
-  ON verdicts (target, endpoint, network, t_start, verdict, confidence, measurement_uid);
-)sql";
-}
-
 Status EnsureReportTables(Store* store) {
-  // Every statement is IF NOT EXISTS: cheap when everything is there.
-  return Exec(store->handle(), ReportTablesSql(), "create report tables");
+  // Migration v4 (probe/store/migrations.cc) creates them; Store::Open applies it.
+  if (HaveReportTables(store->handle())) return Status::Ok();
+  return Status::Invalid(std::string(sqlite3_db_filename(store->handle(), "main")) +
+                         ": the report tables are missing (database older than schema v4; open "
+                         "it once with this rasad to migrate)");
 }
 
 bool HaveReportTables(sqlite3* db) {

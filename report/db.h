@@ -45,12 +45,9 @@ class Stmt {
 Status SqlError(sqlite3* db, const std::string& what);
 Status Exec(sqlite3* db, const std::string& sql, const std::string& what);
 
-// The SQL of the report tables (timeline_hourly, timeline_series,
-// timeline_applied, private_addresses) and of the covering index events scan
-// (verdicts_events), all IF NOT EXISTS. Until the
-// migration that creates them ships (docs/REPORTS.md), EnsureReportTables runs
-// it when a database is opened for reporting.
-const char* ReportTablesSql();
+// The report tables (timeline_hourly, timeline_series, timeline_applied,
+// private_addresses) and the covering index events scan come with schema v4
+// (probe/store/migrations.cc). A clear error when a database predates it.
 Status EnsureReportTables(Store* store);
 // True when the report tables exist (a read-only database may lack them).
 bool HaveReportTables(sqlite3* db);
