@@ -7,6 +7,8 @@
 #include <set>
 #include <tuple>
 
+#include "probe/core/encoding.h"
+
 namespace rasad {
 
 namespace v = verdicts;
@@ -21,15 +23,8 @@ bool IsControlNetwork(const std::string& network) {
 namespace {
 
 std::string B64Decode(const std::string& in) {
-  std::string out(in.size() / 4 * 3 + 3, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(in.data()),
-                          static_cast<int>(in.size()));
-  if (n < 0) return "";
-  size_t pad = 0;
-  if (!in.empty() && in.back() == '=') pad = (in.size() > 1 && in[in.size() - 2] == '=') ? 2 : 1;
-  out.resize(static_cast<size_t>(n) - pad);
-  return out;
+  std::string out;
+  return Base64Decode(in, &out) ? out : std::string();
 }
 
 bool Succeeded(const Measurement& m) { return !m.failure && m.probe_error.empty(); }

@@ -25,6 +25,7 @@
 #include "control/th_client.h"
 #include "control/th_protocol.h"
 #include "probe/config/targets.h"
+#include "probe/core/encoding.h"
 #include "probe/measure/endpoint_job.h"
 #include "probe/store/store.h"
 
@@ -56,62 +57,6 @@ std::string Sha256Hex(const std::string& in) {
   unsigned int len = 0;
   EVP_Digest(in.data(), in.size(), md, &len, EVP_sha256(), nullptr);
   return Hex(md, len);
-}
-
-std::string Base64Encode(const std::string& in) {
-  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(in.data()),
-                          static_cast<int>(in.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
-
-bool Base64Decode(const std::string& in, std::string* out) {
-  std::string s;
-  s.reserve(in.size());
-  for (char c : in)
-    if (!isspace(static_cast<unsigned char>(c))) s += c;
-  out->clear();
-  if (s.empty()) return true;
-  while (s.size() % 4) s += '=';
-  std::string buf(s.size() / 4 * 3, '\0');
-  int n =
-      EVP_DecodeBlock(reinterpret_cast<unsigned char*>(buf.data()),
-                      reinterpret_cast<const unsigned char*>(s.data()), static_cast<int>(s.size()));
-  if (n < 0) return false;
-  size_t pad = 0;
-  if (s[s.size() - 1] == '=') ++pad;
-  if (s[s.size() - 2] == '=') ++pad;
-  buf.resize(static_cast<size_t>(n) - pad);
-  *out = std::move(buf);
-  return true;
-}
-
-// <title> of an HTML prefix, whitespace collapsed: the same rule as the
-// engine's (probe/net/flow.cc HtmlTitle), so titles compare across sources.
-std::string HtmlTitle(const std::string& body) {
-  std::string lower(body);
-  std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](unsigned char c) { return static_cast<char>(tolower(c)); });
-  size_t open = lower.find("<title");
-  if (open == std::string::npos) return "";
-  open = lower.find('>', open);
-  if (open == std::string::npos) return "";
-  size_t close = lower.find("</title", open);
-  if (close == std::string::npos) return "";
-  std::string raw = body.substr(open + 1, close - open - 1), out;
-  bool space = false;
-  for (char c : raw) {
-    if (isspace(static_cast<unsigned char>(c))) {
-      space = !out.empty();
-      continue;
-    }
-    if (space) out += ' ';
-    space = false;
-    out += c;
-  }
-  return out.substr(0, 256);
 }
 
 // A uid in the store's format (32 hex digits, the first 12 the time in ms)
@@ -1064,10 +1009,11 @@ Status ParseOoniMeasurement(const json& in, OoniMeasurement* out) {
   if (out->control.is_object() && u.ok) {
     const json& cf = Member(tk, "control_failure");
     THResponse resp;
-    Status ps = ParseThResponse(out->control.dump(-1, ' ', false, json::error_handler_t::replace),
-                                &resp);
+    Status ps =
+        ParseThResponse(out->control.dump(-1, ' ', false, json::error_handler_t::replace), &resp);
     if (!cf.is_null())
-      out->notes.push_back("control_failure " + (cf.is_string() ? cf.get<std::string>() : cf.dump()) +
+      out->notes.push_back("control_failure " +
+                           (cf.is_string() ? cf.get<std::string>() : cf.dump()) +
                            ": no control-ooni measurement");
     else if (!ps.ok())
       out->notes.push_back("test_keys.control is not a test helper response (" + ps.message() +

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "probe/core/clock.h"
+#include "probe/core/encoding.h"
 #include "probe/measure/failure.h"
 #include "probe/net/bind.h"
 
@@ -28,40 +29,6 @@ std::string Trim(std::string s) {
 std::string UrlHost(const std::string& host) {
   bool v6 = false;
   return IsIpLiteral(host, &v6) && v6 ? "[" + host + "]" : host;
-}
-
-std::string Base64(const std::string& in) {
-  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(in.data()),
-                          static_cast<int>(in.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
-
-// <title> of an HTML prefix, whitespace collapsed (blockpages are recognised by it).
-std::string HtmlTitle(const std::string& body) {
-  std::string lower(body);
-  std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](unsigned char c) { return static_cast<char>(tolower(c)); });
-  size_t open = lower.find("<title");
-  if (open == std::string::npos) return "";
-  open = lower.find('>', open);
-  if (open == std::string::npos) return "";
-  size_t close = lower.find("</title", open);
-  if (close == std::string::npos) return "";
-  std::string raw = body.substr(open + 1, close - open - 1), out;
-  bool space = false;
-  for (char c : raw) {
-    if (isspace(static_cast<unsigned char>(c))) {
-      space = !out.empty();
-      continue;
-    }
-    if (space) out += ' ';
-    space = false;
-    out += c;
-  }
-  return out.substr(0, 256);
 }
 
 }  // namespace
@@ -440,7 +407,7 @@ void Flow::Finish(CURLcode rc, bool timed_out) {
       d["body_sha256"] = hex;
       d["body_truncated"] = body_truncated_;
       d["title"] = HtmlTitle(body_prefix_);
-      d["body_prefix_b64"] = Base64(body_prefix_);
+      d["body_prefix_b64"] = Base64Encode(body_prefix_);
     }
     if (!spec_.expect_status.empty()) d["expect_status"] = spec_.expect_status;
     out.push_back(std::move(http));
