@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sqlite3.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -97,6 +98,7 @@ class CliTest : public ::testing::Test {
   pid_t Spawn(const std::string& cfg) {
     pid_t pid = fork();
     if (pid == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive a killed test run
       freopen((dir_ + "/daemon.out").c_str(), "w", stdout);
       freopen((dir_ + "/daemon.err").c_str(), "w", stderr);
       execl(RASAD_BINARY, RASAD_BINARY, "probe", "--config", cfg.c_str(), nullptr);
