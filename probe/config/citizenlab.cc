@@ -9,18 +9,9 @@
 #include <set>
 #include <vector>
 
-namespace rasad {
+#include "probe/config/toml_util.h"
 
-// Defined in targets.cc (shared by the config loaders).
-namespace cfgutil {
-Status Fail(const std::string& file, int line, const std::string& msg);
-std::string Quote(std::string_view s);
-Status ReadWholeFile(const std::string& path, std::string* out);
-bool IsIdentifier(std::string_view s);
-bool IsIpLiteral(std::string_view s);
-bool IsHostname(std::string_view s);
-bool IsCategoryCode(const std::string& code);
-}  // namespace cfgutil
+namespace rasad {
 
 namespace {
 

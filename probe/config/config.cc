@@ -11,28 +11,9 @@
 #include <set>
 #include <sstream>
 
-namespace rasad {
+#include "probe/config/toml_util.h"
 
-// Defined in targets.cc (shared by the config loaders).
-namespace cfgutil {
-Status Fail(const std::string& file, int line, const std::string& msg);
-int LineOf(const toml::node& n);
-std::string Quote(std::string_view s);
-Status ParseTomlFile(const std::string& path, toml::table* out);
-Status CheckKeys(const std::string& file, const toml::table& t, const std::string& prefix,
-                 const std::vector<std::string>& allowed);
-Status GetString(const std::string& file, const toml::table& t, const std::string& prefix,
-                 const std::string& key, std::string* out, bool* found, int* line);
-Status GetBool(const std::string& file, const toml::table& t, const std::string& prefix,
-               const std::string& key, bool* out, bool* found, int* line);
-Status GetInt(const std::string& file, const toml::table& t, const std::string& prefix,
-              const std::string& key, int64_t min, int64_t max, int64_t* out, bool* found,
-              int* line);
-Status GetStringArray(const std::string& file, const toml::table& t, const std::string& prefix,
-                      const std::string& key, std::vector<std::string>* out,
-                      std::vector<int>* lines, bool* found, int* line);
-bool IsIdentifier(std::string_view s);
-}  // namespace cfgutil
+namespace rasad {
 
 namespace {
 

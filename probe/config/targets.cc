@@ -20,6 +20,8 @@
 #include <set>
 #include <sstream>
 
+#include "probe/config/toml_util.h"
+
 namespace rasad {
 
 // Helpers shared with config.cc and citizenlab.cc. They are declared again in
